@@ -1,0 +1,3 @@
+fn main() -> std::process::ExitCode {
+    mesh::cli::main("kubectl mesh revisions", kubectl_mesh_revisions::run)
+}
