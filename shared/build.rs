@@ -23,7 +23,9 @@ fn main() {
         && top.status.success()
     {
         let dir = String::from_utf8_lossy(&top.stdout).trim().to_string();
+        // HEAD's reflog changes on every commit and checkout.
         println!("cargo:rerun-if-changed={dir}/HEAD");
-        println!("cargo:rerun-if-changed={dir}/refs/heads");
+        println!("cargo:rerun-if-changed={dir}/logs/HEAD");
+        println!("cargo:rerun-if-changed={dir}/index");
     }
 }
