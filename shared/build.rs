@@ -26,6 +26,5 @@ fn main() {
         // HEAD's reflog changes on every commit and checkout.
         println!("cargo:rerun-if-changed={dir}/HEAD");
         println!("cargo:rerun-if-changed={dir}/logs/HEAD");
-        println!("cargo:rerun-if-changed={dir}/index");
     }
 }
