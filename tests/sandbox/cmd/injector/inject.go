@@ -1,0 +1,428 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log"
+	"net/http"
+	"strings"
+
+	admissionv1 "k8s.io/api/admission/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/utils/ptr"
+)
+
+// Annotations and labels as Istio spells them (pkg/kube/inject, api/annotation).
+const (
+	annStatus        = "sidecar.istio.io/status"
+	annInject        = "sidecar.istio.io/inject"
+	annRev           = "istio.io/rev"
+	annTemplates     = "inject.istio.io/templates"
+	annNativeSidecar = "sidecar.istio.io/nativeSidecar"
+	annProxyImage    = "sidecar.istio.io/proxyImage"
+	proxyName        = "istio-proxy"
+	initName         = "istio-init"
+)
+
+type injector struct {
+	client         kubernetes.Interface
+	istioNamespace string
+}
+
+// proxyValues is the part of the injector ConfigMap's "values" JSON that
+// decides the proxy image, as Istio's ProxyImage() reads it.
+type proxyValues struct {
+	Global struct {
+		Hub     string `json:"hub"`
+		Tag     any    `json:"tag"`
+		Variant string `json:"variant"`
+		Proxy   struct {
+			Image string `json:"image"`
+		} `json:"proxy"`
+	} `json:"global"`
+}
+
+// revisionValues reads hub and tag from the revision's own injector
+// ConfigMap on every request, so replacing a control plane in place is seen
+// at once, exactly as a new istiod would serve its own version.
+func (i *injector) revisionValues(ctx context.Context, rev string) (*proxyValues, error) {
+	name := "istio-sidecar-injector"
+	if rev != "default" {
+		name += "-" + rev
+	}
+	cm, err := i.client.CoreV1().ConfigMaps(i.istioNamespace).Get(ctx, name, metav1.GetOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("no istiod for revision %q: configmap %s/%s: %w", rev, i.istioNamespace, name, err)
+	}
+	var v proxyValues
+	if err := json.Unmarshal([]byte(cm.Data["values"]), &v); err != nil {
+		return nil, fmt.Errorf("configmap %s/%s: values: %w", i.istioNamespace, name, err)
+	}
+	if v.Global.Hub == "" || v.Global.Tag == nil {
+		return nil, fmt.Errorf("configmap %s/%s: values lack global.hub or global.tag", i.istioNamespace, name)
+	}
+	return &v, nil
+}
+
+func (v *proxyValues) image(pod *corev1.Pod) string {
+	img := v.Global.Proxy.Image
+	if img == "" {
+		img = "proxyv2"
+	}
+	if o := pod.Annotations[annProxyImage]; o != "" {
+		if strings.Contains(o, "/") {
+			return o
+		}
+		img = o
+	}
+	tag := fmt.Sprint(v.Global.Tag)
+	if v.Global.Variant != "" && v.Global.Variant != "default" {
+		tag += "-" + v.Global.Variant
+	}
+	return fmt.Sprintf("%s/%s:%s", v.Global.Hub, img, tag)
+}
+
+func (i *injector) serveInject(w http.ResponseWriter, r *http.Request) {
+	rev := r.PathValue("rev")
+	review, ok := readReview(w, r)
+	if !ok {
+		return
+	}
+	resp := &admissionv1.AdmissionResponse{UID: review.Request.UID, Allowed: true}
+	patch, err := i.inject(r.Context(), rev, review.Request)
+	switch {
+	case err != nil:
+		// What a pod creation sees when istiod cannot inject: the webhook's
+		// failurePolicy (Fail for Istio) then rejects it.
+		log.Printf("inject %s: %v", rev, err)
+		resp.Allowed = false
+		resp.Result = &metav1.Status{Status: metav1.StatusFailure, Message: err.Error(), Code: http.StatusInternalServerError}
+	case patch != nil:
+		pt := admissionv1.PatchTypeJSONPatch
+		resp.Patch, resp.PatchType = patch, &pt
+	}
+	writeReview(w, resp)
+}
+
+// serveValidate answers Istio's validating webhooks: this sandbox does not
+// check Istio config, it only has to be reachable.
+func serveValidate(w http.ResponseWriter, r *http.Request) {
+	review, ok := readReview(w, r)
+	if !ok {
+		return
+	}
+	writeReview(w, &admissionv1.AdmissionResponse{UID: review.Request.UID, Allowed: true})
+}
+
+func readReview(w http.ResponseWriter, r *http.Request) (*admissionv1.AdmissionReview, bool) {
+	body, err := io.ReadAll(io.LimitReader(r.Body, 16<<20))
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return nil, false
+	}
+	var review admissionv1.AdmissionReview
+	if err := json.Unmarshal(body, &review); err != nil || review.Request == nil {
+		http.Error(w, "expected an AdmissionReview", http.StatusBadRequest)
+		return nil, false
+	}
+	return &review, true
+}
+
+func writeReview(w http.ResponseWriter, resp *admissionv1.AdmissionResponse) {
+	out := admissionv1.AdmissionReview{
+		TypeMeta: metav1.TypeMeta{APIVersion: "admission.k8s.io/v1", Kind: "AdmissionReview"},
+		Response: resp,
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(out)
+}
+
+type patchOp struct {
+	Op    string `json:"op"`
+	Path  string `json:"path"`
+	Value any    `json:"value,omitempty"`
+}
+
+// sidecarStatus mirrors Istio's SidecarInjectionStatus, field order included.
+type sidecarStatus struct {
+	InitContainers   []string `json:"initContainers"`
+	Containers       []string `json:"containers"`
+	Volumes          []string `json:"volumes"`
+	ImagePullSecrets []string `json:"imagePullSecrets"`
+	Revision         string   `json:"revision"`
+}
+
+// inject returns a JSON patch, or nil when Istio would leave the pod alone.
+func (i *injector) inject(ctx context.Context, rev string, req *admissionv1.AdmissionRequest) ([]byte, error) {
+	var pod corev1.Pod
+	if err := json.Unmarshal(req.Object.Raw, &pod); err != nil {
+		return nil, fmt.Errorf("decode pod: %w", err)
+	}
+	if pod.Annotations[annStatus] != "" || pod.Spec.HostNetwork || strings.EqualFold(pod.Annotations[annInject], "false") {
+		return nil, nil
+	}
+	values, err := i.revisionValues(ctx, rev)
+	if err != nil {
+		return nil, err
+	}
+	ns := req.Namespace
+	if ns == "" {
+		ns = pod.Namespace
+	}
+	image := values.image(&pod)
+	gateway := pod.Annotations[annTemplates] == "gateway"
+	native := pod.Annotations[annNativeSidecar] == "true" && !gateway
+	appContainers := []string{}
+	for _, c := range pod.Spec.Containers {
+		if c.Name != proxyName {
+			appContainers = append(appContainers, c.Name)
+		}
+	}
+
+	proxy := proxyContainer(rev, image, ns, i.istioNamespace, workloadName(&pod), appContainers)
+	volumes := proxyVolumes()
+	status := sidecarStatus{Revision: rev}
+	for _, v := range volumes {
+		status.Volumes = append(status.Volumes, v.Name)
+	}
+
+	initContainers := append([]corev1.Container{}, pod.Spec.InitContainers...)
+	containers := append([]corev1.Container{}, pod.Spec.Containers...)
+	switch {
+	case gateway:
+		// The gateway template fills in the pod's own istio-proxy container
+		// (image "auto") and adds no init container.
+		found := false
+		for k := range containers {
+			if containers[k].Name == proxyName {
+				merged := proxy
+				merged.Ports = append(containers[k].Ports, proxy.Ports...)
+				merged.Env = append(proxy.Env, containers[k].Env...)
+				merged.VolumeMounts = append(proxy.VolumeMounts, containers[k].VolumeMounts...)
+				if containers[k].Resources.Requests != nil || containers[k].Resources.Limits != nil {
+					merged.Resources = containers[k].Resources
+				}
+				containers[k], found = merged, true
+			}
+		}
+		if !found {
+			containers = append(containers, proxy)
+		}
+		status.Containers = []string{proxyName}
+	case native:
+		proxy.RestartPolicy = ptr.To(corev1.ContainerRestartPolicyAlways)
+		initContainers = append(initContainers, initContainer(image), proxy)
+		status.InitContainers = []string{initName, proxyName}
+	default:
+		initContainers = append(initContainers, initContainer(image))
+		containers = append(containers, proxy)
+		status.InitContainers = []string{initName}
+		status.Containers = []string{proxyName}
+	}
+	statusJSON, err := json.Marshal(status)
+	if err != nil {
+		return nil, err
+	}
+
+	labels := copyMap(pod.Labels)
+	if !gateway {
+		labels["security.istio.io/tlsMode"] = firstOf(pod.Labels["security.istio.io/tlsMode"], "istio")
+	}
+	labels["service.istio.io/canonical-name"] = canonicalName(&pod)
+	labels["service.istio.io/canonical-revision"] = firstOf(pod.Labels["service.istio.io/canonical-revision"],
+		pod.Labels["app.kubernetes.io/version"], pod.Labels["version"], "latest")
+
+	annotations := copyMap(pod.Annotations)
+	annotations[annRev] = rev
+	annotations[annStatus] = string(statusJSON)
+	if len(appContainers) > 0 {
+		if _, ok := annotations["kubectl.kubernetes.io/default-logs-container"]; !ok {
+			annotations["kubectl.kubernetes.io/default-logs-container"] = appContainers[0]
+		}
+		if _, ok := annotations["kubectl.kubernetes.io/default-container"]; !ok {
+			annotations["kubectl.kubernetes.io/default-container"] = appContainers[0]
+		}
+	}
+	annotations["prometheus.io/path"] = firstOf(pod.Annotations["prometheus.io/path"], "/stats/prometheus")
+	annotations["prometheus.io/port"] = firstOf(pod.Annotations["prometheus.io/port"], "15020")
+	annotations["prometheus.io/scrape"] = firstOf(pod.Annotations["prometheus.io/scrape"], "true")
+
+	// "add" replaces a member that already exists (RFC 6902), so whole
+	// fields are written without diffing.
+	ops := []patchOp{
+		{Op: "add", Path: "/metadata/labels", Value: labels},
+		{Op: "add", Path: "/metadata/annotations", Value: annotations},
+		{Op: "add", Path: "/spec/containers", Value: containers},
+		{Op: "add", Path: "/spec/volumes", Value: append(append([]corev1.Volume{}, pod.Spec.Volumes...), volumes...)},
+	}
+	if len(initContainers) > 0 {
+		ops = append(ops, patchOp{Op: "add", Path: "/spec/initContainers", Value: initContainers})
+	}
+	return json.Marshal(ops)
+}
+
+func initContainer(image string) corev1.Container {
+	return corev1.Container{
+		Name:  initName,
+		Image: image,
+		Args: []string{"istio-iptables", "-p", "15001", "-z", "15006", "-u", "1337", "-m", "REDIRECT",
+			"-i", "*", "-x", "", "-b", "*", "-d", "15090,15021,15020", "--log_output_level=default:info"},
+		Resources: proxyResources(),
+		SecurityContext: &corev1.SecurityContext{
+			AllowPrivilegeEscalation: ptr.To(false),
+			Capabilities: &corev1.Capabilities{
+				Add:  []corev1.Capability{"NET_ADMIN", "NET_RAW"},
+				Drop: []corev1.Capability{"ALL"},
+			},
+			Privileged:             ptr.To(false),
+			ReadOnlyRootFilesystem: ptr.To(false),
+			RunAsGroup:             ptr.To[int64](0),
+			RunAsNonRoot:           ptr.To(false),
+			RunAsUser:              ptr.To[int64](0),
+		},
+	}
+}
+
+func proxyResources() corev1.ResourceRequirements {
+	// The demo profile's global.proxy.resources.
+	return corev1.ResourceRequirements{
+		Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("10m"), corev1.ResourceMemory: resource.MustParse("40Mi")},
+		Limits:   corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("2"), corev1.ResourceMemory: resource.MustParse("1Gi")},
+	}
+}
+
+func proxyContainer(rev, image, ns, istioNamespace, workload string, appContainers []string) corev1.Container {
+	caHost := "istiod"
+	if rev != "default" {
+		caHost += "-" + rev
+	}
+	field := func(path string) *corev1.EnvVarSource {
+		return &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{APIVersion: "v1", FieldPath: path}}
+	}
+	return corev1.Container{
+		Name:  proxyName,
+		Image: image,
+		Args: []string{"proxy", "sidecar", "--domain", "$(POD_NAMESPACE).svc.cluster.local",
+			"--proxyLogLevel=warning", "--proxyComponentLogLevel=misc:error", "--log_output_level=default:info"},
+		Ports: []corev1.ContainerPort{{Name: "http-envoy-prom", ContainerPort: 15090, Protocol: corev1.ProtocolTCP}},
+		Env: []corev1.EnvVar{
+			{Name: "PILOT_CERT_PROVIDER", Value: "istiod"},
+			{Name: "CA_ADDR", Value: fmt.Sprintf("%s.%s.svc:15012", caHost, istioNamespace)},
+			{Name: "POD_NAME", ValueFrom: field("metadata.name")},
+			{Name: "POD_NAMESPACE", ValueFrom: field("metadata.namespace")},
+			{Name: "INSTANCE_IP", ValueFrom: field("status.podIP")},
+			{Name: "SERVICE_ACCOUNT", ValueFrom: field("spec.serviceAccountName")},
+			{Name: "HOST_IP", ValueFrom: field("status.hostIP")},
+			{Name: "ISTIO_CPU_LIMIT", ValueFrom: &corev1.EnvVarSource{ResourceFieldRef: &corev1.ResourceFieldSelector{Resource: "limits.cpu"}}},
+			{Name: "PROXY_CONFIG", Value: "{}\n"},
+			{Name: "ISTIO_META_APP_CONTAINERS", Value: strings.Join(appContainers, ",")},
+			{Name: "ISTIO_META_CLUSTER_ID", Value: "Kubernetes"},
+			{Name: "ISTIO_META_NODE_NAME", ValueFrom: field("spec.nodeName")},
+			{Name: "ISTIO_META_INTERCEPTION_MODE", Value: "REDIRECT"},
+			{Name: "ISTIO_META_WORKLOAD_NAME", Value: workload},
+			{Name: "ISTIO_META_OWNER", Value: fmt.Sprintf("kubernetes://apis/apps/v1/namespaces/%s/deployments/%s", ns, workload)},
+			{Name: "ISTIO_META_MESH_ID", Value: "cluster.local"},
+			{Name: "TRUST_DOMAIN", Value: "cluster.local"},
+		},
+		ReadinessProbe: &corev1.Probe{
+			ProbeHandler:     corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: "/healthz/ready", Port: intstr.FromInt32(15021)}},
+			PeriodSeconds:    15,
+			TimeoutSeconds:   3,
+			FailureThreshold: 4,
+		},
+		Resources: proxyResources(),
+		SecurityContext: &corev1.SecurityContext{
+			AllowPrivilegeEscalation: ptr.To(false),
+			Capabilities:             &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}},
+			Privileged:               ptr.To(false),
+			ReadOnlyRootFilesystem:   ptr.To(true),
+			RunAsGroup:               ptr.To[int64](1337),
+			RunAsNonRoot:             ptr.To(true),
+			RunAsUser:                ptr.To[int64](1337),
+		},
+		VolumeMounts: []corev1.VolumeMount{
+			{Name: "workload-socket", MountPath: "/var/run/secrets/workload-spiffe-uds"},
+			{Name: "credential-socket", MountPath: "/var/run/secrets/credential-uds"},
+			{Name: "workload-certs", MountPath: "/var/run/secrets/workload-spiffe-credentials"},
+			{Name: "istiod-ca-cert", MountPath: "/var/run/secrets/istio"},
+			{Name: "istio-data", MountPath: "/var/lib/istio/data"},
+			{Name: "istio-envoy", MountPath: "/etc/istio/proxy"},
+			{Name: "istio-token", MountPath: "/var/run/secrets/tokens"},
+			{Name: "istio-podinfo", MountPath: "/etc/istio/pod"},
+		},
+	}
+}
+
+func proxyVolumes() []corev1.Volume {
+	empty := func(name string, medium corev1.StorageMedium) corev1.Volume {
+		return corev1.Volume{Name: name, VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{Medium: medium}}}
+	}
+	return []corev1.Volume{
+		empty("workload-socket", ""),
+		empty("credential-socket", ""),
+		empty("workload-certs", ""),
+		empty("istio-envoy", corev1.StorageMediumMemory),
+		empty("istio-data", ""),
+		{Name: "istio-podinfo", VolumeSource: corev1.VolumeSource{DownwardAPI: &corev1.DownwardAPIVolumeSource{Items: []corev1.DownwardAPIVolumeFile{
+			{Path: "labels", FieldRef: &corev1.ObjectFieldSelector{FieldPath: "metadata.labels"}},
+			{Path: "annotations", FieldRef: &corev1.ObjectFieldSelector{FieldPath: "metadata.annotations"}},
+		}}}},
+		{Name: "istio-token", VolumeSource: corev1.VolumeSource{Projected: &corev1.ProjectedVolumeSource{Sources: []corev1.VolumeProjection{
+			{ServiceAccountToken: &corev1.ServiceAccountTokenProjection{Audience: "istio-ca", ExpirationSeconds: ptr.To[int64](43200), Path: "istio-token"}},
+		}}}},
+		{Name: "istiod-ca-cert", VolumeSource: corev1.VolumeSource{ConfigMap: &corev1.ConfigMapVolumeSource{
+			LocalObjectReference: corev1.LocalObjectReference{Name: "istio-ca-root-cert"},
+		}}},
+	}
+}
+
+// workloadName guesses the Deployment from the ReplicaSet-made generateName,
+// as Istio's GetDeployMetaFromPod does.
+func workloadName(pod *corev1.Pod) string {
+	name := pod.Name
+	if name == "" {
+		name = strings.TrimSuffix(pod.GenerateName, "-")
+	}
+	for _, ref := range pod.OwnerReferences {
+		if ref.Controller != nil && *ref.Controller {
+			name = ref.Name
+			if ref.Kind == "ReplicaSet" {
+				if hash := pod.Labels["pod-template-hash"]; hash != "" {
+					name = strings.TrimSuffix(name, "-"+hash)
+				}
+			}
+		}
+	}
+	return name
+}
+
+func canonicalName(pod *corev1.Pod) string {
+	n := firstOf(pod.Labels["service.istio.io/canonical-name"], pod.Labels["app.kubernetes.io/name"], pod.Labels["app"], workloadName(pod))
+	if len(n) > 63 {
+		n = n[:63]
+	}
+	return strings.TrimSuffix(n, "-")
+}
+
+func firstOf(values ...string) string {
+	for _, v := range values {
+		if v != "" {
+			return v
+		}
+	}
+	return ""
+}
+
+func copyMap(m map[string]string) map[string]string {
+	out := make(map[string]string, len(m)+8)
+	for k, v := range m {
+		out[k] = v
+	}
+	return out
+}
