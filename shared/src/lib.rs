@@ -15,3 +15,4 @@ pub mod rollout;
 pub use cli::VERSION;
 pub use connect::{ConnectArgs, Connection, Scope, ScopeArgs};
 pub use error::{Error, Result, exit};
+pub mod tag;

@@ -1,1 +1,3 @@
-fn main() {}
+fn main() -> std::process::ExitCode {
+    mesh::cli::main("kubectl mesh relabel", kubectl_mesh_relabel::run)
+}
