@@ -1,0 +1,128 @@
+//! Fixtures: multi-document YAML of API objects as the API server returns them, turned
+//! into the typed objects the model takes. Shared by the model and report tests.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+
+use k8s_openapi::api::admissionregistration::v1::MutatingWebhookConfiguration;
+use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
+use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Pod};
+use mesh::model::proxy::replicaset_owner;
+use mesh::model::{ControlPlane, Mesh, NamespaceBinding, Proxy, ReplicaSetOwners};
+
+/// The canary cluster: revisions 1-27 and 1-28, tags `default` and `prod`.
+pub const CANARY: &[&str] = &[
+    "canary-control-plane.yaml",
+    "canary-namespaces.yaml",
+    "canary-pods.yaml",
+];
+/// The in-place cluster: one unrevisioned istiod upgraded from 1.27.4 to 1.28.3.
+pub const INPLACE: &[&str] = &["inplace.yaml"];
+
+/// Every object of some fixture files, sorted by kind.
+#[derive(Debug, Default, Clone)]
+pub struct Objects {
+    pub deployments: Vec<Deployment>,
+    pub configmaps: Vec<ConfigMap>,
+    pub webhooks: Vec<MutatingWebhookConfiguration>,
+    pub namespaces: Vec<Namespace>,
+    pub pods: Vec<Pod>,
+    pub replicasets: Vec<ReplicaSet>,
+}
+
+/// `shared/tests/fixtures`, found from whichever workspace crate runs the test.
+pub fn fixtures_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .ancestors()
+        .map(|p| p.join("shared/tests/fixtures"))
+        .find(|p| p.is_dir())
+        .expect("shared/tests/fixtures above the crate")
+}
+
+/// Parse fixture files; an object of a kind the model does not read fails the test, so
+/// a fixture never carries something silently ignored.
+pub fn load(files: &[&str]) -> Objects {
+    let mut out = Objects::default();
+    for file in files {
+        let path = fixtures_dir().join(file);
+        let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
+        let docs: Vec<serde_json::Value> =
+            serde_saphyr::from_multiple(&text).unwrap_or_else(|e| panic!("parse {}: {e}", path.display()));
+        for doc in docs {
+            let kind = doc["kind"].as_str().unwrap_or_default().to_string();
+            let name = doc["metadata"]["name"].as_str().unwrap_or_default().to_string();
+            let what = format!("{kind} {name} in {file}");
+            match kind.as_str() {
+                "Deployment" => out.deployments.push(typed(doc, &what)),
+                "ConfigMap" => out.configmaps.push(typed(doc, &what)),
+                "MutatingWebhookConfiguration" => out.webhooks.push(typed(doc, &what)),
+                "Namespace" => out.namespaces.push(typed(doc, &what)),
+                "Pod" => out.pods.push(typed(doc, &what)),
+                "ReplicaSet" => out.replicasets.push(typed(doc, &what)),
+                _ => panic!("{what}: no test reads this kind"),
+            }
+        }
+    }
+    out
+}
+
+fn typed<T: serde::de::DeserializeOwned>(doc: serde_json::Value, what: &str) -> T {
+    serde_json::from_value(doc).unwrap_or_else(|e| panic!("{what}: {e}"))
+}
+
+impl Objects {
+    pub fn control_plane(&self) -> ControlPlane {
+        ControlPlane::from_objects(&self.deployments, &self.configmaps, &self.webhooks)
+    }
+
+    /// ReplicaSet → owner, as `collect::read_replicaset_owners` builds it.
+    pub fn replicaset_owners(&self) -> ReplicaSetOwners {
+        self.replicasets
+            .iter()
+            .map(|rs| {
+                let key = (
+                    rs.metadata.namespace.clone().unwrap_or_default(),
+                    rs.metadata.name.clone().unwrap_or_default(),
+                );
+                (key, replicaset_owner(&rs.metadata.owner_references))
+            })
+            .collect()
+    }
+
+    pub fn proxies(&self) -> Vec<Proxy> {
+        let owners = self.replicaset_owners();
+        self.pods.iter().filter_map(|p| Proxy::from_pod(p, &owners)).collect()
+    }
+
+    /// The whole picture, assembled the way `collect::read_mesh` does.
+    pub fn mesh(&self) -> Mesh {
+        let cp = self.control_plane();
+        let namespaces = self
+            .namespaces
+            .iter()
+            .map(|n| NamespaceBinding::from_namespace(n, &cp))
+            .collect();
+        Mesh::new(cp, namespaces, self.proxies())
+    }
+
+    pub fn pod(&self, namespace: &str, name: &str) -> &Pod {
+        self.pods
+            .iter()
+            .find(|p| p.metadata.namespace.as_deref() == Some(namespace) && p.metadata.name.as_deref() == Some(name))
+            .unwrap_or_else(|| panic!("no pod {namespace}/{name} in the fixture"))
+    }
+
+    /// Set (or with `None` remove) a namespace label, as `kubectl label ns` does.
+    pub fn label_namespace(&mut self, namespace: &str, key: &str, value: Option<&str>) {
+        let ns = self
+            .namespaces
+            .iter_mut()
+            .find(|n| n.metadata.name.as_deref() == Some(namespace))
+            .unwrap_or_else(|| panic!("no namespace {namespace} in the fixture"));
+        let labels = ns.metadata.labels.get_or_insert_with(Default::default);
+        match value {
+            Some(v) => labels.insert(key.to_string(), v.to_string()),
+            None => labels.remove(key),
+        };
+    }
+}
