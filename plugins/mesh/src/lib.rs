@@ -1,0 +1,288 @@
+//! `kubectl mesh`: the one executable krew links. `kubectl mesh <step> …` runs the step's
+//! own binary `kubectl-mesh-<step>`, shipped next to it; alone it prints the upgrade
+//! workflow. The same binary answers kubectl's plugin completion when it is called as
+//! `kubectl_complete-mesh`.
+
+pub mod complete;
+pub mod lookup;
+pub mod overview;
+pub mod steps;
+
+use std::ffi::OsString;
+use std::io::Write as _;
+use std::os::unix::process::CommandExt;
+use std::path::Path;
+use std::process::{Command as Process, ExitCode};
+
+use clap::{Arg, Command, CommandFactory};
+use mesh::exit;
+
+use steps::{Found, STEPS, Step};
+
+/// The name kubectl looks for on PATH to complete `kubectl mesh …` (kubectl ≥ 1.26).
+pub const COMPLETE_NAME: &str = "kubectl_complete-mesh";
+
+/// Every step as a subcommand carrying the step's own flags, for completions. A step whose
+/// crate is not linked here is still listed, with its summary, so its name completes.
+pub fn command() -> Command {
+    let linked: Vec<(&str, Command)> = vec![("revisions", kubectl_mesh_revisions::Args::command())];
+    let mut root = Command::new("kubectl-mesh")
+        .bin_name("kubectl-mesh")
+        .version(mesh::VERSION)
+        .about("Carry a live cluster through an Istio upgrade, one step at a time")
+        .subcommand_required(false);
+    for step in STEPS {
+        let sub = match linked.iter().find(|(name, _)| *name == step.name) {
+            Some((_, cmd)) => cmd
+                .clone()
+                .name(step.name)
+                .bin_name(format!("kubectl-mesh {}", step.name)),
+            None => Command::new(step.name).about(step.summary),
+        };
+        root = root.subcommand(sub);
+    }
+    root.subcommand(Command::new("version").about("Print the version of kubectl-mesh and of every step"))
+        .subcommand(
+            Command::new("completion")
+                .about("Print a shell completion script for kubectl-mesh (bash, zsh or fish)")
+                .arg(Arg::new("shell").required(true).value_parser(["bash", "zsh", "fish"])),
+        )
+}
+
+/// The whole program: `args` as the process got them, argv[0] included.
+pub fn main(args: Vec<OsString>) -> ExitCode {
+    let mut args = args.into_iter();
+    let argv0 = args.next().unwrap_or_default();
+    let args: Vec<OsString> = args.collect();
+    if let Some(prefix) = completion_call(&argv0) {
+        return print_completions(prefix.into_iter().map(OsString::from).chain(args).collect());
+    }
+    let first = args.first().map(|a| a.to_string_lossy().into_owned());
+    match first.as_deref() {
+        None | Some("-h" | "--help") => {
+            print!("{}", overview());
+            ExitCode::SUCCESS
+        }
+        Some("help") => match args.get(1).map(|a| a.to_string_lossy().into_owned()) {
+            Some(name) => match steps::find(&name) {
+                Some(step) => run_step(step, vec!["--help".into()]),
+                None => unknown_step(&name),
+            },
+            None => {
+                print!("{}", overview());
+                ExitCode::SUCCESS
+            }
+        },
+        Some("-V" | "--version") => {
+            println!("kubectl-mesh {}", mesh::VERSION);
+            ExitCode::SUCCESS
+        }
+        Some("version") => versions(),
+        Some("completion") => completion_script(&args[1..]),
+        Some("__complete") => print_completions(args[1..].to_vec()),
+        Some(name) => match steps::find(name) {
+            Some(step) => run_step(step, args[1..].to_vec()),
+            None => unknown_step(name),
+        },
+    }
+}
+
+/// Called as `kubectl_complete-mesh` (or `kubectl_complete-mesh-<step>`, which kubectl looks
+/// for when the step binaries are themselves on PATH): the words to prepend, if any.
+fn completion_call(argv0: &OsString) -> Option<Option<String>> {
+    let name = Path::new(argv0).file_name()?.to_str()?;
+    let rest = name.strip_prefix(COMPLETE_NAME)?;
+    if rest.is_empty() {
+        return Some(None);
+    }
+    rest.strip_prefix('-')
+        .and_then(steps::find)
+        .map(|step| Some(step.name.to_string()))
+}
+
+fn print_completions(words: Vec<OsString>) -> ExitCode {
+    let words: Vec<String> = words.iter().map(|w| w.to_string_lossy().into_owned()).collect();
+    // The shell shows whatever a completion prints: a bug must cost candidates, not garble
+    // the user's prompt with a panic message.
+    std::panic::set_hook(Box::new(|_| {}));
+    let out = std::panic::catch_unwind(|| complete::complete(&command(), &words, &lookup::Cluster))
+        .unwrap_or_else(|_| complete::Completions::none());
+    let _ = std::io::stdout().write_all(out.to_string().as_bytes());
+    ExitCode::SUCCESS
+}
+
+fn overview() -> String {
+    let locations: Vec<Option<Found>> = STEPS.iter().map(|s| steps::locate(&s.binary())).collect();
+    let me = std::env::current_exe().ok().and_then(|p| p.canonicalize().ok());
+    overview::render(me.as_deref(), &locations)
+}
+
+/// Replace this process with the step's binary, so its exit code and signals are the user's.
+fn run_step(step: Step, args: Vec<OsString>) -> ExitCode {
+    let binary = step.binary();
+    let Some(found) = steps::locate(&binary) else {
+        let next_to = steps::install_dir()
+            .map(|d| format!("next to kubectl-mesh in {}", d.display()))
+            .unwrap_or_else(|| "next to kubectl-mesh".into());
+        eprintln!(
+            "error: kubectl mesh {}: {binary} is not installed (looked {next_to} and on PATH); \
+             reinstall with `kubectl krew install mesh`, or put {binary} on PATH",
+            step.name
+        );
+        return ExitCode::from(exit::ERROR);
+    };
+    let err = Process::new(found.path()).args(args).exec();
+    eprintln!(
+        "error: kubectl mesh {}: cannot run {}: {err}",
+        step.name,
+        found.path().display()
+    );
+    ExitCode::from(exit::ERROR)
+}
+
+/// The message for a word that is not a step.
+pub fn unknown_step_message(name: &str) -> String {
+    let names: Vec<&str> = STEPS.iter().map(|s| s.name).collect();
+    let mut message = if name.starts_with('-') {
+        format!(
+            "error: kubectl mesh: {name:?} comes before a step; flags go after it, e.g. `kubectl mesh revisions {name}`"
+        )
+    } else {
+        format!("error: kubectl mesh: unknown step {name:?}")
+    };
+    message.push_str(&format!("\nThe steps are: {}, version, completion.", names.join(", ")));
+    if let Some(close) = names.iter().find(|s| distance(s, name) <= 2) {
+        message.push_str(&format!("\nDid you mean `kubectl mesh {close}`?"));
+    }
+    message.push_str("\nRun `kubectl mesh` for the upgrade workflow.");
+    message
+}
+
+fn unknown_step(name: &str) -> ExitCode {
+    eprintln!("{}", unknown_step_message(name));
+    ExitCode::from(exit::USAGE)
+}
+
+/// Levenshtein distance, for "did you mean".
+fn distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut prev = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let next = (row[j + 1] + 1).min(row[j] + 1).min(prev + usize::from(ca != *cb));
+            prev = row[j + 1];
+            row[j + 1] = next;
+        }
+    }
+    row[b.len()]
+}
+
+/// One line per binary: name, its own `--version`, where it is. A missing or failing step
+/// makes the exit code 1, so a script can check an install is complete.
+fn versions() -> ExitCode {
+    let me = std::env::current_exe().ok().and_then(|p| p.canonicalize().ok());
+    println!(
+        "{:<24} {:<28} {}",
+        "kubectl-mesh",
+        mesh::VERSION,
+        me.map(|p| p.display().to_string()).unwrap_or_default()
+    );
+    let mut complete = true;
+    let mut commits = vec![mesh::VERSION.to_string()];
+    for step in STEPS {
+        let binary = step.binary();
+        let Some(found) = steps::locate(&binary) else {
+            println!("{binary:<24} not installed");
+            complete = false;
+            continue;
+        };
+        let version = match Process::new(found.path()).arg("--version").output() {
+            Err(e) => Err(format!("(cannot run: {e})")),
+            Ok(o) if !o.status.success() => Err(format!("(--version failed: {})", o.status)),
+            // clap prints "<name> <version>"; keep the version.
+            Ok(o) => match String::from_utf8_lossy(&o.stdout).lines().next().map(str::trim) {
+                Some(line) if !line.is_empty() => Ok(line
+                    .split_once(' ')
+                    .map(|(_, v)| v.to_string())
+                    .unwrap_or(line.to_string())),
+                _ => Err("(--version printed nothing)".to_string()),
+            },
+        };
+        match version {
+            Ok(v) => {
+                println!("{binary:<24} {v:<28} {}", found.path().display());
+                commits.push(v);
+            }
+            Err(why) => {
+                println!("{binary:<24} {why:<28} {}", found.path().display());
+                complete = false;
+            }
+        }
+    }
+    commits.dedup();
+    if commits.len() > 1 {
+        eprintln!("warning: the binaries come from different builds; reinstall them together");
+    }
+    if complete {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(exit::ERROR)
+    }
+}
+
+fn completion_script(args: &[OsString]) -> ExitCode {
+    let shell = match args.first().and_then(|a| a.to_str()) {
+        Some("bash") => clap_complete::Shell::Bash,
+        Some("zsh") => clap_complete::Shell::Zsh,
+        Some("fish") => clap_complete::Shell::Fish,
+        other => {
+            eprintln!(
+                "error: kubectl mesh completion: {} (choose bash, zsh or fish)\n\
+                 For `kubectl mesh <TAB>` through kubectl itself, link kubectl-mesh as {COMPLETE_NAME} on PATH instead.",
+                match other {
+                    Some(s) => format!("unknown shell {s:?}"),
+                    None => "which shell?".to_string(),
+                }
+            );
+            return ExitCode::from(exit::USAGE);
+        }
+    };
+    let mut cmd = command();
+    clap_complete::generate(shell, &mut cmd, "kubectl-mesh", &mut std::io::stdout());
+    ExitCode::SUCCESS
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_unknown_step_lists_the_steps_and_suggests_the_closest() {
+        let message = unknown_step_message("rol");
+        assert!(message.contains("unknown step \"rol\""), "{message}");
+        assert!(message.contains("The steps are: revisions, relabel, roll, prune, version, completion."));
+        assert!(message.contains("Did you mean `kubectl mesh roll`?"));
+        let message = unknown_step_message("upgrade");
+        assert!(!message.contains("Did you mean"), "{message}");
+        let message = unknown_step_message("-n");
+        assert!(message.contains("flags go after it"), "{message}");
+    }
+
+    #[test]
+    fn completion_names() {
+        assert_eq!(completion_call(&"/krew/bin/kubectl_complete-mesh".into()), Some(None));
+        assert_eq!(
+            completion_call(&"kubectl_complete-mesh-roll".into()),
+            Some(Some("roll".to_string()))
+        );
+        assert_eq!(completion_call(&"kubectl_complete-mesh-nope".into()), None);
+        assert_eq!(completion_call(&"/usr/bin/kubectl-mesh".into()), None);
+    }
+
+    #[test]
+    fn the_combined_command_is_valid() {
+        command().debug_assert();
+    }
+}

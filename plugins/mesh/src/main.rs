@@ -1,0 +1,3 @@
+fn main() -> std::process::ExitCode {
+    kubectl_mesh::main(std::env::args_os().collect())
+}
