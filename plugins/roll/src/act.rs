@@ -49,8 +49,9 @@ pub struct Outcome {
     /// The `kubectl.kubernetes.io/restartedAt` this run wrote; `None` when it sent no
     /// restart (a rollout already under way finished with the right proxies).
     pub restarted_at: Option<String>,
-    pub started: Option<Timestamp>,
-    pub finished: Option<Timestamp>,
+    /// RFC 3339 in UTC with milliseconds, so that the strings sort in time order.
+    pub started: Option<String>,
+    pub finished: Option<String>,
     pub seconds: Option<f64>,
     pub message: Option<String>,
 }
@@ -125,8 +126,8 @@ pub async fn roll(ctx: &Ctx<'_>, i: usize, w: &StaleWorkload) -> Outcome {
     Outcome {
         result,
         restarted_at,
-        started: Some(started),
-        finished: Some(Timestamp::now()),
+        started: Some(millis(started)),
+        finished: Some(millis(Timestamp::now())),
         seconds: Some((elapsed.as_secs_f64() * 10.0).round() / 10.0),
         message,
     }
@@ -184,6 +185,10 @@ async fn roll_kind<K: Kind>(
     let done = wait(ctx, i, &api, name, &what).await?;
     ctx.ui.phase(i, Phase::Verifying);
     verify(ctx, w, &done).await.map_err(Stop::Failed)
+}
+
+fn millis(t: Timestamp) -> String {
+    t.strftime("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
 }
 
 /// kubectl writes `time.Now().Format(time.RFC3339)`: seconds, no fraction.
@@ -557,6 +562,12 @@ mod tests {
         assert!(transient(&api(503)));
         assert!(!transient(&api(404)));
         assert!(!transient(&api(409)));
+    }
+
+    #[test]
+    fn times_have_fixed_width() {
+        let t: Timestamp = "2026-11-27T04:36:28Z".parse().unwrap();
+        assert_eq!(millis(t), "2026-11-27T04:36:28.000Z");
     }
 
     #[test]

@@ -1,0 +1,476 @@
+//! `kubectl mesh roll` on the sandbox: the seed's STEP 3 (restart the workloads, one at a
+//! time, each gated on a healthy rollout) and what happens when something goes wrong.
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::Pod;
+use kube::api::{Api, ListParams};
+use kubectl_mesh_e2e::{Sandbox, stdout};
+use serde_json::Value;
+
+const APPS: [&str; 7] = [
+    "api-gateway",
+    "position-simulator",
+    "position-tracker",
+    "staff-service",
+    "staff-service-risky-version",
+    "vehicle-telemetry",
+    "webapp",
+];
+
+fn run(cmd: &mut Command) -> (i32, String, String) {
+    let Output { status, stdout, stderr } = cmd.output().unwrap_or_else(|e| panic!("run {cmd:?}: {e}"));
+    (
+        status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&stdout).into_owned(),
+        String::from_utf8_lossy(&stderr).into_owned(),
+    )
+}
+
+/// `kubectl mesh roll ARGS -o json`: exit code and the summary document.
+fn roll_json(sandbox: &Sandbox, args: &[&str]) -> (i32, Value, String) {
+    let (code, out, err) = run(sandbox.plugin("roll").args(args).args(["-o", "json"]));
+    let doc = serde_json::from_str(&out)
+        .unwrap_or_else(|e| panic!("roll {args:?} printed no JSON ({e}), exit {code}:\n{out}\n{err}"));
+    (code, doc, err)
+}
+
+fn relabel(sandbox: &Sandbox, ns: &str, rev: &str) {
+    stdout(
+        sandbox
+            .kubectl()
+            .args(["label", "namespace", ns, &format!("istio.io/rev={rev}"), "--overwrite"]),
+    );
+}
+
+fn proxy_image(pod: &Pod) -> Option<String> {
+    let spec = pod.spec.as_ref()?;
+    spec.containers
+        .iter()
+        .chain(spec.init_containers.iter().flatten())
+        .find(|c| c.name == "istio-proxy")
+        .and_then(|c| c.image.clone())
+}
+
+fn injected_by(pod: &Pod) -> Option<String> {
+    let status = pod.metadata.annotations.as_ref()?.get("sidecar.istio.io/status")?;
+    let status: Value = serde_json::from_str(status).ok()?;
+    status["revision"].as_str().map(str::to_owned)
+}
+
+async fn pods(sandbox: &Sandbox, ns: &str) -> Vec<Pod> {
+    let api: Api<Pod> = Api::namespaced(sandbox.client().await, ns);
+    api.list(&ListParams::default())
+        .await
+        .expect("list pods")
+        .items
+        .into_iter()
+        .filter(|p| p.metadata.deletion_timestamp.is_none())
+        .collect()
+}
+
+/// Deployment name → metadata.generation: a restart bumps it, nothing else here does.
+async fn generations(sandbox: &Sandbox, ns: &str) -> BTreeMap<String, i64> {
+    let api: Api<Deployment> = Api::namespaced(sandbox.client().await, ns);
+    api.list(&ListParams::default())
+        .await
+        .expect("list deployments")
+        .items
+        .into_iter()
+        .map(|d| (d.metadata.name.unwrap_or_default(), d.metadata.generation.unwrap_or(0)))
+        .collect()
+}
+
+fn names(doc: &Value) -> Vec<String> {
+    doc["workloads"]
+        .as_array()
+        .expect("workloads")
+        .iter()
+        .map(|w| w["name"].as_str().unwrap_or_default().to_owned())
+        .collect()
+}
+
+fn results(doc: &Value) -> Vec<(String, String)> {
+    doc["workloads"]
+        .as_array()
+        .expect("workloads")
+        .iter()
+        .map(|w| {
+            (
+                w["name"].as_str().unwrap().to_owned(),
+                w["result"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+/// Every pod of the namespace runs `version` injected by `revision`.
+async fn all_on(sandbox: &Sandbox, ns: &str, revision: &str, version: &str) {
+    for pod in pods(sandbox, ns).await {
+        let name = pod.metadata.name.clone().unwrap_or_default();
+        assert_eq!(injected_by(&pod).as_deref(), Some(revision), "{name}");
+        assert_eq!(
+            proxy_image(&pod).as_deref(),
+            Some(format!("docker.io/istio/proxyv2:{version}").as_str()),
+            "{name}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn canary_roll_one_at_a_time_moves_every_app_to_1_28_without_overlap() {
+    let sandbox = Sandbox::fresh("canary");
+
+    // Before the relabel nothing in default is out of date.
+    let (code, doc, _) = roll_json(&sandbox, &["-n", "default"]);
+    assert_eq!(code, 0);
+    assert!(names(&doc).is_empty(), "{doc}");
+
+    relabel(&sandbox, "default", "1-28");
+    let before = generations(&sandbox, "default").await;
+
+    // --dry-run prints the order and changes nothing.
+    let (code, doc, _) = roll_json(&sandbox, &["-n", "default", "--dry-run"]);
+    assert_eq!(code, 0);
+    assert_eq!(names(&doc), APPS, "applications in namespace/kind/name order");
+    assert!(results(&doc).iter().all(|(_, r)| r == "notStarted"));
+    let text = stdout(sandbox.plugin("roll").args(["-n", "default", "--dry-run"]));
+    assert!(text.contains("Would restart 7 workloads"), "{text}");
+    assert!(text.contains("Dry run: nothing was changed."), "{text}");
+    assert_eq!(
+        generations(&sandbox, "default").await,
+        before,
+        "--dry-run restarted something"
+    );
+    all_on(&sandbox, "default", "1-27", "1.27.4").await;
+
+    let (code, doc, err) = roll_json(&sandbox, &["-n", "default", "--one-at-a-time"]);
+    assert_eq!(code, 0, "{doc}\n{err}");
+    assert_eq!(doc["summary"]["done"], 7, "{doc}");
+    assert_eq!(names(&doc), APPS);
+    all_on(&sandbox, "default", "1-28", "1.28.3").await;
+
+    // One at a time: each rollout started after the previous one finished.
+    // The times are fixed-width RFC 3339 (milliseconds, UTC): they compare as strings.
+    let spans: Vec<(String, String)> = doc["workloads"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| {
+            let t = |k: &str| w[k].as_str().unwrap_or_else(|| panic!("{k} in {w}")).to_owned();
+            (t("started"), t("finished"))
+        })
+        .collect();
+    for pair in spans.windows(2) {
+        assert!(pair[0].1 <= pair[1].0, "rollouts overlapped: {pair:?}");
+    }
+    // Each restart is kubectl's, sent once: one generation more, the recorded restartedAt.
+    let after = generations(&sandbox, "default").await;
+    let api: Api<Deployment> = Api::namespaced(sandbox.client().await, "default");
+    for w in doc["workloads"].as_array().unwrap() {
+        let name = w["name"].as_str().unwrap();
+        assert_eq!(after[name], before[name] + 1, "{name} restarted more than once");
+        let d = api.get(name).await.unwrap();
+        let stamp =
+            d.spec.unwrap().template.metadata.unwrap().annotations.unwrap()["kubectl.kubernetes.io/restartedAt"]
+                .clone();
+        assert_eq!(Some(stamp.as_str()), w["restartedAt"].as_str());
+    }
+
+    // A second run finds nothing to do and restarts nothing.
+    let (code, doc, _) = roll_json(&sandbox, &["-n", "default", "--one-at-a-time"]);
+    assert_eq!(code, 0);
+    assert!(names(&doc).is_empty(), "{doc}");
+    assert_eq!(generations(&sandbox, "default").await, after);
+}
+
+#[tokio::test]
+async fn gateways_are_listed_and_restarted_only_when_asked() {
+    let sandbox = Sandbox::fresh("inplace");
+    // In place: every proxy (apps and gateways) is 1.27.4 under a 1.28.3 control plane.
+    let (code, doc, _) = roll_json(&sandbox, &["-A", "--dry-run"]);
+    assert_eq!(code, 0);
+    let skipped: Vec<String> = doc["skipped"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            format!(
+                "{}/{}",
+                s["namespace"].as_str().unwrap(),
+                s["workload"]["name"].as_str().unwrap()
+            )
+        })
+        .collect();
+    assert!(skipped.iter().any(|s| s.contains("ingressgateway")), "{doc}");
+    assert!(names(&doc).iter().all(|n| !n.contains("gateway") || n == "api-gateway"));
+    let (_, doc, _) = roll_json(&sandbox, &["-A", "--dry-run", "--include-gateways"]);
+    let order = names(&doc);
+    let first_gateway = order
+        .iter()
+        .position(|n| n.starts_with("istio-"))
+        .expect("gateways planned");
+    assert!(
+        order[..first_gateway].len() >= APPS.len(),
+        "applications come first: {order:?}"
+    );
+}
+
+#[tokio::test]
+async fn inplace_restarts_only_workloads_with_old_proxy_versions() {
+    let sandbox = Sandbox::fresh("inplace");
+    // webapp already restarted by hand: it runs 1.28.3 and must be left alone.
+    stdout(
+        sandbox
+            .kubectl()
+            .args(["rollout", "restart", "deployment/webapp", "-n", "default"]),
+    );
+    stdout(sandbox.kubectl().args([
+        "rollout",
+        "status",
+        "deployment/webapp",
+        "-n",
+        "default",
+        "--timeout=60s",
+    ]));
+    let before = generations(&sandbox, "default").await;
+
+    let (code, doc, err) = roll_json(&sandbox, &["-n", "default"]);
+    assert_eq!(code, 0, "{doc}\n{err}");
+    let rolled = names(&doc);
+    assert_eq!(rolled, APPS[..6], "every app but webapp");
+    let after = generations(&sandbox, "default").await;
+    assert_eq!(after["webapp"], before["webapp"], "webapp was restarted again");
+    all_on(&sandbox, "default", "default", "1.28.3").await;
+}
+
+#[tokio::test]
+async fn a_workload_whose_new_pods_never_become_ready_stops_the_roll() {
+    let sandbox = Sandbox::fresh("canary");
+    relabel(&sandbox, "default", "1-28");
+    // position-tracker, third in the order, gets a template whose pods KWOK never makes
+    // Ready: its rollout cannot finish.
+    stdout(sandbox.kubectl().args([
+        "patch",
+        "deployment/position-tracker",
+        "-n",
+        "default",
+        "--type=merge",
+        "-p",
+        r#"{"spec":{"progressDeadlineSeconds":600,"template":{"metadata":{"annotations":{"kubectl-mesh.test/never-ready":"true"}}}}}"#,
+    ]));
+    let before = generations(&sandbox, "default").await;
+
+    let (code, doc, _) = roll_json(&sandbox, &["-n", "default", "--timeout", "15s"]);
+    assert_eq!(code, 6, "ROLLOUT_FAILED: {doc}");
+    let r = results(&doc);
+    assert_eq!(r[0], ("api-gateway".into(), "done".into()));
+    assert_eq!(r[1], ("position-simulator".into(), "done".into()));
+    assert_eq!(r[2], ("position-tracker".into(), "failed".into()));
+    assert!(r[3..].iter().all(|(_, res)| res == "notStarted"), "{r:?}");
+    let message = doc["workloads"][2]["message"].as_str().unwrap();
+    assert!(message.contains("did not finish its rollout within 15s"), "{message}");
+    assert_eq!(
+        (doc["summary"]["done"].clone(), doc["summary"]["notStarted"].clone()),
+        (2.into(), 4.into())
+    );
+    let rollback: Vec<&str> = doc["rollback"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert!(
+        rollback
+            .iter()
+            .any(|c| c.starts_with("kubectl mesh relabel -n default --to 1-27")),
+        "{rollback:?}"
+    );
+
+    // Later workloads untouched: same generation, still on 1-27.
+    let after = generations(&sandbox, "default").await;
+    for name in &APPS[3..] {
+        assert_eq!(after[*name], before[*name], "{name} was touched");
+    }
+    for pod in pods(&sandbox, "default").await {
+        let app = pod
+            .metadata
+            .labels
+            .as_ref()
+            .and_then(|l| l.get("app"))
+            .cloned()
+            .unwrap_or_default();
+        if APPS[3..].contains(&app.as_str()) {
+            assert_eq!(injected_by(&pod).as_deref(), Some("1-27"), "{app}");
+        }
+    }
+
+    // The text summary says the same to a person.
+    let (code, out, _) = run(sandbox.plugin("roll").args(["-n", "default", "--timeout", "5s"]));
+    assert_eq!(code, 6);
+    assert!(out.contains("The roll stopped"), "{out}");
+    assert!(out.contains("kubectl mesh relabel -n default --to 1-27"), "{out}");
+}
+
+#[tokio::test]
+async fn a_failing_exec_stops_the_roll_and_sees_the_workload_in_its_environment() {
+    let sandbox = Sandbox::fresh("canary");
+    relabel(&sandbox, "default", "1-28");
+    let log = std::env::temp_dir().join(format!("roll-exec-{}.log", std::process::id()));
+    let _ = std::fs::remove_file(&log);
+    let hook = format!(
+        r#"echo "$MESH_WORKLOAD_KIND $MESH_WORKLOAD_NAMESPACE $MESH_WORKLOAD_NAME $MESH_REVISION" >> {}; test "$MESH_WORKLOAD_NAME" != position-simulator"#,
+        log.display()
+    );
+    let (code, doc, _) = roll_json(&sandbox, &["-n", "default", "--exec", &hook]);
+    assert_eq!(code, 6, "{doc}");
+    let r = results(&doc);
+    assert_eq!(r[0].1, "done");
+    assert_eq!(r[1].1, "failed");
+    assert!(r[2..].iter().all(|(_, res)| res == "notStarted"));
+    assert!(
+        doc["workloads"][1]["message"]
+            .as_str()
+            .unwrap()
+            .contains("exited with code 1")
+    );
+    let seen = std::fs::read_to_string(&log).unwrap();
+    assert_eq!(
+        seen,
+        "Deployment default api-gateway 1-28\nDeployment default position-simulator 1-28\n"
+    );
+    let _ = std::fs::remove_file(&log);
+}
+
+#[tokio::test]
+async fn ctrl_c_stops_cleanly_with_130_and_a_rerun_completes() {
+    let sandbox = Sandbox::fresh("canary");
+    relabel(&sandbox, "default", "1-28");
+    // The hook keeps the first workload busy long enough to be interrupted.
+    let mut child = sandbox
+        .plugin("roll")
+        .args(["-n", "default", "-o", "json", "--exec", "sleep 60"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start roll");
+    let pid = child.id();
+    let mut err_lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut seen = String::new();
+    for line in err_lines.by_ref() {
+        let line = line.unwrap();
+        seen.push_str(&line);
+        seen.push('\n');
+        if line.contains("running --exec") {
+            break;
+        }
+    }
+    assert!(
+        seen.contains("default/deployment/api-gateway: running --exec"),
+        "{seen}"
+    );
+    let started = std::time::Instant::now();
+    stdout(Command::new("kill").args(["-INT", &pid.to_string()]));
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "Ctrl-C took {:?}",
+        started.elapsed()
+    );
+    assert_eq!(out.status.code(), Some(130));
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let r = results(&doc);
+    assert_eq!(r[0].1, "interrupted");
+    assert!(r[1..].iter().all(|(_, res)| res == "notStarted"), "{r:?}");
+
+    // The same command again carries on: api-gateway's rollout had finished, so it is no
+    // longer out of date and only the other six are restarted.
+    let (code, doc, err) = roll_json(&sandbox, &["-n", "default"]);
+    assert_eq!(code, 0, "{doc}\n{err}");
+    assert_eq!(names(&doc), APPS[1..]);
+    all_on(&sandbox, "default", "1-28", "1.28.3").await;
+}
+
+#[tokio::test]
+async fn a_statefulset_and_a_daemonset_roll_like_deployments() {
+    let sandbox = Sandbox::fresh("canary");
+    let manifest = r#"
+apiVersion: v1
+kind: Namespace
+metadata:
+  name: roll-kinds
+  labels: {istio.io/rev: 1-27}
+---
+apiVersion: apps/v1
+kind: StatefulSet
+metadata: {name: db, namespace: roll-kinds}
+spec:
+  replicas: 2
+  serviceName: db
+  selector: {matchLabels: {app: db}}
+  template:
+    metadata: {labels: {app: db}}
+    spec:
+      containers: [{name: db, image: postgres:16}]
+---
+apiVersion: apps/v1
+kind: DaemonSet
+metadata: {name: agent, namespace: roll-kinds}
+spec:
+  selector: {matchLabels: {app: agent}}
+  template:
+    metadata: {labels: {app: agent}}
+    spec:
+      containers: [{name: agent, image: busybox:1.36}]
+"#;
+    let path = std::env::temp_dir().join(format!("roll-kinds-{}.yaml", std::process::id()));
+    std::fs::write(&path, manifest).unwrap();
+    stdout(sandbox.kubectl().args(["apply", "-f"]).arg(&path));
+    let _ = std::fs::remove_file(&path);
+    for w in ["statefulset/db", "daemonset/agent"] {
+        stdout(
+            sandbox
+                .kubectl()
+                .args(["rollout", "status", w, "-n", "roll-kinds", "--timeout=120s"]),
+        );
+    }
+    all_on(&sandbox, "roll-kinds", "1-27", "1.27.4").await;
+    let nodes = pods(&sandbox, "roll-kinds").await.len() - 2;
+    assert!(nodes >= 1);
+
+    relabel(&sandbox, "roll-kinds", "1-28");
+    let (code, doc, err) = roll_json(&sandbox, &["-n", "roll-kinds"]);
+    assert_eq!(code, 0, "{doc}\n{err}");
+    assert_eq!(
+        results(&doc),
+        [
+            ("agent".to_string(), "done".to_string()),
+            ("db".to_string(), "done".to_string())
+        ]
+    );
+    all_on(&sandbox, "roll-kinds", "1-28", "1.28.3").await;
+    assert_eq!(pods(&sandbox, "roll-kinds").await.len(), nodes + 2);
+}
+
+#[tokio::test]
+async fn bad_flags_are_refused_before_anything_changes() {
+    let sandbox = Sandbox::fresh("canary");
+    relabel(&sandbox, "default", "1-28");
+    let before = generations(&sandbox, "default").await;
+    for (args, needle) in [
+        (vec!["--exclude", "pod/x"], "unknown kind"),
+        (vec!["--revision", "9-99"], "no such revision"),
+        (vec!["--max-parallel", "0"], "max-parallel"),
+        (vec!["-l", "app in (("], "not a valid label selector"),
+        (vec!["-n", "nope"], "namespace \"nope\" not found"),
+    ] {
+        let (code, _, err) = run(sandbox.plugin("roll").args(&args));
+        assert_eq!(code, 2, "{args:?}: {err}");
+        assert!(err.contains(needle), "{args:?}: {err}");
+    }
+    assert_eq!(generations(&sandbox, "default").await, before);
+}
