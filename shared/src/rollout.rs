@@ -179,14 +179,19 @@ pub fn restart_patch(now: &str) -> serde_json::Value {
 pub trait Rollout {
     /// `kubectl rollout status`, one decision.
     fn rollout_status(&self) -> Status;
-    /// New replicas ready out of those wanted.
-    fn progress(&self) -> Progress;
+    /// New replicas ready out of those wanted; `None` until the controller has observed the
+    /// current generation (before that the counts describe the previous template).
+    fn progress(&self) -> Option<Progress>;
     /// Why `kubectl rollout restart` would not replace the pods, if it would not: a paused
     /// Deployment (kubectl refuses it), an OnDelete update strategy (the patch is accepted
     /// but no pod is replaced until someone deletes it).
     fn restart_blocker(&self) -> Option<String>;
     /// The pod template's `kubectl.kubernetes.io/restartedAt`.
     fn restarted_at(&self) -> Option<&str>;
+}
+
+fn observed(meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta, observed: Option<i64>) -> bool {
+    observed.is_some_and(|o| o > 0 && o >= meta.generation.unwrap_or(0))
 }
 
 fn template_restarted_at(t: Option<&k8s_openapi::api::core::v1::PodTemplateSpec>) -> Option<&str> {
@@ -207,14 +212,17 @@ impl Rollout for Deployment {
     fn rollout_status(&self) -> Status {
         deployment_status(self)
     }
-    fn progress(&self) -> Progress {
-        let s = self.status.as_ref();
-        let updated = s.and_then(|s| s.updated_replicas).unwrap_or(0);
-        let available = s.and_then(|s| s.available_replicas).unwrap_or(0);
-        Progress {
+    fn progress(&self) -> Option<Progress> {
+        let s = self
+            .status
+            .as_ref()
+            .filter(|s| observed(&self.metadata, s.observed_generation))?;
+        let updated = s.updated_replicas.unwrap_or(0);
+        let available = s.available_replicas.unwrap_or(0);
+        Some(Progress {
             ready: updated.min(available),
             desired: self.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1),
-        }
+        })
     }
     fn restart_blocker(&self) -> Option<String> {
         self.spec
@@ -232,14 +240,17 @@ impl Rollout for StatefulSet {
     fn rollout_status(&self) -> Status {
         statefulset_status(self)
     }
-    fn progress(&self) -> Progress {
-        let s = self.status.as_ref();
-        let updated = s.and_then(|s| s.updated_replicas).unwrap_or(0);
-        let ready = s.and_then(|s| s.ready_replicas).unwrap_or(0);
-        Progress {
+    fn progress(&self) -> Option<Progress> {
+        let s = self
+            .status
+            .as_ref()
+            .filter(|s| observed(&self.metadata, s.observed_generation))?;
+        let updated = s.updated_replicas.unwrap_or(0);
+        let ready = s.ready_replicas.unwrap_or(0);
+        Some(Progress {
             ready: updated.min(ready),
             desired: self.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1),
-        }
+        })
     }
     fn restart_blocker(&self) -> Option<String> {
         on_delete(
@@ -258,14 +269,17 @@ impl Rollout for DaemonSet {
     fn rollout_status(&self) -> Status {
         daemonset_status(self)
     }
-    fn progress(&self) -> Progress {
-        let s = self.status.as_ref();
-        let updated = s.and_then(|s| s.updated_number_scheduled).unwrap_or(0);
-        let available = s.and_then(|s| s.number_available).unwrap_or(0);
-        Progress {
+    fn progress(&self) -> Option<Progress> {
+        let s = self
+            .status
+            .as_ref()
+            .filter(|s| observed(&self.metadata, s.observed_generation))?;
+        let updated = s.updated_number_scheduled.unwrap_or(0);
+        let available = s.number_available.unwrap_or(0);
+        Some(Progress {
             ready: updated.min(available),
-            desired: s.map(|s| s.desired_number_scheduled).unwrap_or(0),
-        }
+            desired: s.desired_number_scheduled,
+        })
     }
     fn restart_blocker(&self) -> Option<String> {
         on_delete(
@@ -350,7 +364,7 @@ mod tests {
         );
         let d = deployment("status: {observedGeneration: 4, replicas: 2, updatedReplicas: 2, availableReplicas: 2}");
         assert_eq!(deployment_status(&d), Status::Done);
-        assert_eq!(d.progress(), Progress { ready: 2, desired: 2 });
+        assert_eq!(d.progress(), Some(Progress { ready: 2, desired: 2 }));
     }
 
     #[test]
@@ -403,7 +417,7 @@ mod tests {
             "status: {replicas: 3, observedGeneration: 5, readyReplicas: 3, updatedReplicas: 3}",
         );
         assert_eq!(statefulset_status(&s), Status::Done);
-        assert_eq!(s.progress(), Progress { ready: 3, desired: 3 });
+        assert_eq!(s.progress(), Some(Progress { ready: 3, desired: 3 }));
         // A partition of 2 asks for one new pod only.
         let s = statefulset(
             "  updateStrategy: {type: RollingUpdate, rollingUpdate: {partition: 2}}",
@@ -476,7 +490,7 @@ mod tests {
             waiting(daemonset_status(&d)),
             "Waiting for daemon set \"agent\" rollout to finish: 3 of 4 updated pods are available..."
         );
-        assert_eq!(d.progress(), Progress { ready: 3, desired: 4 });
+        assert_eq!(d.progress(), Some(Progress { ready: 3, desired: 4 }));
         let d = daemonset(
             "  updateStrategy: {type: RollingUpdate}",
             &format!("{base}, observedGeneration: 2, updatedNumberScheduled: 4, numberAvailable: 4}}"),

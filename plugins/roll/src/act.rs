@@ -177,7 +177,12 @@ async fn roll_kind<K: Kind>(
         return Err(Stop::Interrupted);
     }
     ctx.ui.phase(i, Phase::Restarting);
-    let stamp = restart_stamp();
+    let mut stamp = restart_stamp();
+    // The same stamp twice is no change and rolls nothing: wait for the next second.
+    if current.restarted_at() == Some(stamp.as_str()) {
+        tokio::time::sleep(Duration::from_millis(1000)).await;
+        stamp = restart_stamp();
+    }
     restart_once(&api, name, &stamp)
         .await
         .map_err(|e| Stop::Failed(format!("cannot restart {what}: {}", mesh::error::chain(&e))))?;
@@ -253,7 +258,10 @@ async fn wait<K: Kind>(ctx: &Ctx<'_>, i: usize, api: &Api<K>, name: &str, what: 
                         Status::Done => return Ok(obj),
                         Status::Failed(m) => return Err(Stop::Failed(m)),
                         Status::Waiting(m) => {
-                            ctx.ui.phase(i, Phase::Rolling(obj.progress()));
+                            ctx.ui.phase(i, match obj.progress() {
+                                Some(p) => Phase::Rolling(p),
+                                None => Phase::Observing,
+                            });
                             last = m;
                         }
                     }
@@ -278,7 +286,7 @@ async fn verify<K: Kind>(ctx: &Ctx<'_>, w: &StaleWorkload, obj: &K) -> std::resu
     let pods = retry(|| obj.new_pods(&ctx.conn.client))
         .await
         .map_err(|e| format!("cannot list the new pods of {what}: {}", mesh::error::chain(&e)))?;
-    let wanted = obj.progress().desired;
+    let wanted = obj.progress().map(|p| p.desired).unwrap_or(0);
     if (pods.len() as i32) < wanted {
         return Err(format!(
             "{what}: its rollout is done but only {} of {wanted} new pods were found",

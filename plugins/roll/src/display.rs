@@ -15,6 +15,8 @@ pub enum Phase {
     Starting,
     AlreadyRolling,
     Restarting,
+    /// Restarted; the controller has not yet observed the new template.
+    Observing,
     Rolling(Progress),
     Retrying(String),
     Verifying,
@@ -32,6 +34,7 @@ impl Phase {
             Phase::Starting => "starting".into(),
             Phase::AlreadyRolling => "a rollout is already under way: waiting for it".into(),
             Phase::Restarting => "restarting".into(),
+            Phase::Observing => "restarted, waiting for the controller".into(),
             Phase::Rolling(p) => format!("rolling {}/{} ready", p.ready, p.desired),
             Phase::Retrying(e) => format!("API error, retrying: {e}"),
             Phase::Verifying => "verifying new pods".into(),

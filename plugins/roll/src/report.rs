@@ -149,16 +149,11 @@ pub fn summary_text(plan: &Plan, outcomes: &[Outcome], interrupted: bool, paint:
     let mut out = String::from("\n");
     let mut t = table(&["namespace", "workload", "result", "time", "restartedAt"]);
     for (w, o) in plan.roll.iter().zip(outcomes) {
-        let r = word(o.result);
+        // No colour inside the table: escape codes would count as width.
         t.add_row(vec![
             w.namespace.clone(),
             w.workload.to_string(),
-            match o.result {
-                Result::Done => paint.good(r),
-                Result::Failed => paint.bad(r),
-                Result::Interrupted => paint.warn(r),
-                Result::NotStarted => paint.dim(r),
-            },
+            word(o.result).to_string(),
             o.seconds.map(|s| format!("{s:.1}s")).unwrap_or_else(|| "-".into()),
             o.restarted_at.clone().unwrap_or_else(|| "-".into()),
         ]);
