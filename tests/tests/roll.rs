@@ -474,3 +474,58 @@ async fn bad_flags_are_refused_before_anything_changes() {
     }
     assert_eq!(generations(&sandbox, "default").await, before);
 }
+
+#[tokio::test]
+async fn new_pods_on_the_wrong_revision_stop_the_roll() {
+    let sandbox = Sandbox::fresh("canary");
+    relabel(&sandbox, "default", "1-28");
+    // Someone points the namespace back at 1-27 while the roll runs (here: the hook after
+    // the first workload). The next restart brings 1-27 pods, and the roll must say so.
+    let kubeconfig = sandbox.kubeconfig.display().to_string();
+    let hook = format!(
+        "test $MESH_WORKLOAD_NAME != api-gateway || kubectl --kubeconfig {kubeconfig} label namespace default istio.io/rev=1-27 --overwrite"
+    );
+    let (code, doc, _) = roll_json(&sandbox, &["-n", "default", "--exec", &hook]);
+    assert_eq!(code, 6, "{doc}");
+    let r = results(&doc);
+    assert_eq!(r[0].1, "done");
+    assert_eq!(r[1].1, "failed");
+    assert!(r[2..].iter().all(|(_, res)| res == "notStarted"));
+    let message = doc["workloads"][1]["message"].as_str().unwrap();
+    assert!(message.contains("was injected by 1-27, expected 1-28"), "{message}");
+    assert!(message.contains("relabel it first"), "{message}");
+}
+
+#[tokio::test]
+async fn new_pods_with_the_wrong_proxy_version_stop_the_roll() {
+    let sandbox = Sandbox::fresh("canary");
+    relabel(&sandbox, "default", "1-28");
+    // The 1-28 injector hands out another proxy version than its istiod runs.
+    let api: Api<k8s_openapi::api::core::v1::ConfigMap> = Api::namespaced(sandbox.client().await, "istio-system");
+    let mut cm = api
+        .get("istio-sidecar-injector-1-28")
+        .await
+        .expect("1-28 injector configmap");
+    let data = cm.data.as_mut().unwrap();
+    let mut values: Value = serde_json::from_str(&data["values"]).unwrap();
+    values["global"]["tag"] = "1.28.2".into();
+    data.insert("values".into(), values.to_string());
+    cm.metadata.managed_fields = None;
+    api.replace("istio-sidecar-injector-1-28", &Default::default(), &cm)
+        .await
+        .unwrap();
+    let before = generations(&sandbox, "default").await;
+
+    let (code, doc, _) = roll_json(&sandbox, &["-n", "default"]);
+    assert_eq!(code, 6, "{doc}");
+    let r = results(&doc);
+    assert_eq!(r[0].1, "failed");
+    assert!(r[1..].iter().all(|(_, res)| res == "notStarted"));
+    let message = doc["workloads"][0]["message"].as_str().unwrap();
+    assert!(message.contains("runs proxy 1.28.2"), "{message}");
+    assert!(message.contains("expected 1.28.3"), "{message}");
+    let after = generations(&sandbox, "default").await;
+    for name in &APPS[1..] {
+        assert_eq!(after[*name], before[*name], "{name} was touched");
+    }
+}
