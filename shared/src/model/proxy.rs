@@ -101,14 +101,29 @@ impl Proxy {
             image,
             image_override,
             native: in_containers.is_none() && in_init.is_some(),
-            gateway: label(annotations, labels::INJECT_TEMPLATES)
-                .is_some_and(|t| t.split(',').any(|t| t.trim() == "gateway")),
+            gateway: is_gateway(pod, container),
             terminal: matches!(phase.as_str(), "Succeeded" | "Failed"),
             phase,
             rev_label: label(&meta.labels, labels::REV).map(String::from),
             inject_label: label(&meta.labels, labels::SIDECAR_INJECT).map(String::from),
         })
     }
+}
+
+/// Injected gateways (istio/gateway chart) ask for the `gateway` template; the gateways
+/// `istioctl install` writes are not injected at all: their own istio-proxy runs
+/// `proxy router` and the pod carries `operator.istio.io/component`.
+fn is_gateway(pod: &Pod, proxy: &Container) -> bool {
+    let meta = &pod.metadata;
+    label(&meta.annotations, labels::INJECT_TEMPLATES).is_some_and(|t| t.split(',').any(|t| t.trim() == "gateway"))
+        || matches!(
+            label(&meta.labels, labels::OPERATOR_COMPONENT),
+            Some("IngressGateways" | "EgressGateways")
+        )
+        || proxy
+            .args
+            .as_deref()
+            .is_some_and(|a| a.len() >= 2 && a[0] == "proxy" && a[1] == "router")
 }
 
 fn status_revision(json: &str) -> Option<String> {
