@@ -232,6 +232,8 @@ fn native_sidecar_is_found_among_init_containers() {
 
 #[test]
 fn gateway_pods_are_marked_and_owned_by_their_deployment() {
+    // The ingress gateway is injected with the `gateway` template (istio/gateway chart);
+    // the egress gateway is istioctl's: not injected, its own container runs `proxy router`.
     let objects = load(CANARY);
     for (pod, deployment) in [
         ("istio-ingressgateway-579c6774b-nlgcs", "istio-ingressgateway"),
@@ -239,6 +241,7 @@ fn gateway_pods_are_marked_and_owned_by_their_deployment() {
     ] {
         let p = proxy_of(&objects, "istio-system", pod);
         assert!(p.gateway, "{pod}");
+        assert_eq!(p.phase, "Running");
         assert!(!p.native, "{pod}");
         assert_eq!(p.revision.as_deref(), Some("1-28"));
         assert_eq!(p.version.as_deref(), Some("1.28.3"));
@@ -316,6 +319,7 @@ fn pods_without_istio_proxy_are_not_proxies() {
     ] {
         assert!(Proxy::from_pod(objects.pod(ns, pod), &owners).is_none(), "{ns}/{pod}");
     }
+    // Injected pods, plus the istioctl egress gateway whose own container is istio-proxy.
     let injected = objects
         .pods
         .iter()
@@ -326,8 +330,8 @@ fn pods_without_istio_proxy_are_not_proxies() {
                 .is_some_and(|a| a.contains_key("sidecar.istio.io/status"))
         })
         .count();
-    assert_eq!(objects.proxies().len(), injected);
-    assert_eq!(injected, 14);
+    assert_eq!(injected, 13);
+    assert_eq!(objects.proxies().len(), injected + 1);
 }
 
 #[test]
@@ -411,6 +415,8 @@ fn canary_cluster_as_found_only_the_moved_tag_leaves_proxies_behind() {
         expected("istio-ingressgateway-579c6774b-nlgcs").as_deref(),
         Some("1-28")
     );
+    // istioctl's gateway is never injected (sidecar.istio.io/inject=false): no injector to compare with.
+    assert_eq!(expected("istio-egressgateway-748b694b4-qfdw6"), None);
     // Unlabelled namespace, sidecar.istio.io/inject=true on the pod: the default revision.
     assert_eq!(expected("toolbox-6b7c8d9e5-p3r5t").as_deref(), Some("1-27"));
     // Both labels: the default revision, not istio.io/rev=1-28.
