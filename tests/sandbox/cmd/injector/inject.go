@@ -164,16 +164,19 @@ func (i *injector) inject(ctx context.Context, rev string, req *admissionv1.Admi
 	if err := json.Unmarshal(req.Object.Raw, &pod); err != nil {
 		return nil, fmt.Errorf("decode pod: %w", err)
 	}
-	if pod.Annotations[annStatus] != "" || pod.Spec.HostNetwork || strings.EqualFold(pod.Annotations[annInject], "false") {
+	ns := req.Namespace
+	if ns == "" {
+		ns = pod.Namespace
+	}
+	// Istio's injectRequired: never the system namespaces, host-network pods,
+	// pods opting out, or pods already injected.
+	if ns == metav1.NamespaceSystem || ns == metav1.NamespacePublic || pod.Spec.HostNetwork ||
+		pod.Annotations[annStatus] != "" || strings.EqualFold(pod.Annotations[annInject], "false") {
 		return nil, nil
 	}
 	values, err := i.revisionValues(ctx, rev)
 	if err != nil {
 		return nil, err
-	}
-	ns := req.Namespace
-	if ns == "" {
-		ns = pod.Namespace
 	}
 	image := values.image(&pod)
 	gateway := pod.Annotations[annTemplates] == "gateway"
