@@ -114,7 +114,10 @@ fn unrevisioned_install_is_revision_default_and_serves_injection_enabled() {
         Some("istio-sidecar-injector")
     );
     assert_eq!(r.webhook.as_deref(), Some("istio-sidecar-injector"));
-    assert!(r.tags.is_empty());
+    // istioctl also writes the default tag, pointing at revision "default"; the
+    // revision wins when a label names both.
+    assert_eq!(r.tags, ["default"]);
+    assert_eq!(cp.resolve("default"), Target::Revision("default"));
     assert!(r.default);
     assert_eq!(cp.default_revision.as_deref(), Some("default"));
 }
@@ -522,7 +525,7 @@ fn in_place_upgrade_leaves_older_proxies_of_the_same_revision_behind() {
     let mesh = load(INPLACE).mesh();
     assert_eq!(
         mesh.namespaces["default"].injection,
-        revision("default", None, "istio-injection")
+        revision("default", Some("default"), "istio-injection")
     );
     let state = |pod: &str| {
         mesh.proxies

@@ -260,6 +260,9 @@ fn in_place_cluster_counts_proxies_out_of_date_by_version() {
     assert_eq!(doc["revisions"][0]["proxies"], json!({"1.27.4": 2, "1.28.3": 2}));
     assert_eq!(doc["outOfDate"], 2);
     let out = report.render(View::Revisions, false, PLAIN);
-    has_row(&out, "default (default) - 1.28.3 1/1 default 1.27.4: 2, 1.28.3: 2 2");
+    has_row(
+        &out,
+        "default (default) default 1.28.3 1/1 default 1.27.4: 2, 1.28.3: 2 2",
+    );
     assert!(out.contains("2 of 4 proxies are out of date: restart them"), "{out}");
 }
