@@ -130,6 +130,12 @@ fn takes_value(arg: &Arg) -> bool {
     arg.get_action().takes_values()
 }
 
+/// Whether the next word is this flag's value (`--dry-run` with `require_equals` never
+/// takes the next word: `--dry-run=server`).
+fn takes_next_word(arg: &Arg) -> bool {
+    takes_value(arg) && !arg.is_require_equals_set()
+}
+
 fn repeatable(arg: &Arg) -> bool {
     matches!(arg.get_action(), ArgAction::Append | ArgAction::Count)
 }
@@ -199,7 +205,7 @@ fn read_typed<'a>(cmd: &'a Command, typed: &[String]) -> Typed<'a> {
                 state.given.push(arg.get_id().as_str());
                 match value {
                     Some(v) => remember(&mut state.connect, arg, v),
-                    None if takes_value(arg) => state.pending = Some(arg),
+                    None if takes_next_word(arg) => state.pending = Some(arg),
                     None => {}
                 }
             }
@@ -417,6 +423,41 @@ mod tests {
         assert_eq!(run(&["nope", "--"]).0, ":4\n");
         assert_eq!(run(&["revisions", "--request-timeout", ""]).0, ":4\n");
         assert_eq!(run(&["revisions", "--bogus=x"]).0, ":4\n");
+    }
+
+    #[test]
+    fn revisions_and_tags_for_the_steps_that_take_one() {
+        let all = ["1-27", "1-28", "default"];
+        assert_eq!(values(&run(&["relabel", "--to", ""]).0), all);
+        assert_eq!(
+            values(&run(&["relabel", "-n", "default", "--from", "1-2"]).0),
+            ["1-27", "1-28"]
+        );
+        assert_eq!(values(&run(&["relabel", "--tag", "d"]).0), ["default"]);
+        assert_eq!(
+            values(&run(&["roll", "--revision=1-"]).0),
+            ["--revision=1-27", "--revision=1-28"]
+        );
+        assert_eq!(values(&run(&["prune", ""]).0), all);
+        let (out, fake) = run(&["prune", "--context", "sandbox", "1"]);
+        assert!(out.starts_with("1-27\trevision, istiod 1.27.4\n"), "{out}");
+        assert_eq!(fake.asked.borrow()[0], ("revisions".into(), Some("sandbox".into())));
+        // One revision per prune: after it, only flags.
+        assert!(values(&run(&["prune", "1-27", ""]).0).contains(&"--dry-run"));
+    }
+
+    #[test]
+    fn an_optional_value_after_equals_does_not_swallow_the_next_word() {
+        let (out, _) = run(&["relabel", "--dry-run", "--t"]);
+        assert!(
+            values(&out).contains(&"--to") && values(&out).contains(&"--tag"),
+            "{out}"
+        );
+        assert!(!values(&out).contains(&"--dry-run"), "already given: {out}");
+        assert_eq!(
+            values(&run(&["relabel", "--dry-run="]).0),
+            ["--dry-run=none", "--dry-run=client", "--dry-run=server"]
+        );
     }
 
     #[test]

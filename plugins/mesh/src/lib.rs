@@ -25,7 +25,12 @@ pub const COMPLETE_NAME: &str = "kubectl_complete-mesh";
 /// Every step as a subcommand carrying the step's own flags, for completions. A step whose
 /// crate is not linked here is still listed, with its summary, so its name completes.
 pub fn command() -> Command {
-    let linked: Vec<(&str, Command)> = vec![("revisions", kubectl_mesh_revisions::Args::command())];
+    let linked: Vec<(&str, Command)> = vec![
+        ("revisions", kubectl_mesh_revisions::Args::command()),
+        ("relabel", kubectl_mesh_relabel::Args::command()),
+        ("roll", kubectl_mesh_roll::Args::command()),
+        ("prune", kubectl_mesh_prune::Args::command()),
+    ];
     let mut root = Command::new("kubectl-mesh")
         .bin_name("kubectl-mesh")
         .version(mesh::VERSION)
