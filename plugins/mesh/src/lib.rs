@@ -71,7 +71,7 @@ pub fn main(args: Vec<OsString>) -> ExitCode {
         Some("help") => match args.get(1).map(|a| a.to_string_lossy().into_owned()) {
             Some(name) => match steps::find(&name) {
                 Some(step) => run_step(step, vec!["--help".into()]),
-                None => unknown_step(&name),
+                None => unknown_step(&[name]),
             },
             None => {
                 print!("{}", overview());
@@ -87,7 +87,10 @@ pub fn main(args: Vec<OsString>) -> ExitCode {
         Some("__complete") => print_completions(args[1..].to_vec()),
         Some(name) => match steps::find(name) {
             Some(step) => run_step(step, args[1..].to_vec()),
-            None => unknown_step(name),
+            None => {
+                let words: Vec<String> = args.iter().map(|a| a.to_string_lossy().into_owned()).collect();
+                unknown_step(&words)
+            }
         },
     }
 }
@@ -145,13 +148,27 @@ fn run_step(step: Step, args: Vec<OsString>) -> ExitCode {
     ExitCode::from(exit::ERROR)
 }
 
-/// The message for a word that is not a step.
-pub fn unknown_step_message(name: &str) -> String {
+/// The message for `words` (as typed after `kubectl mesh`) whose first is not a step.
+pub fn unknown_step_message(words: &[String]) -> String {
+    let name = words.first().map(String::as_str).unwrap_or("");
     let names: Vec<&str> = STEPS.iter().map(|s| s.name).collect();
     let mut message = if name.starts_with('-') {
-        format!(
-            "error: kubectl mesh: {name:?} comes before a step; flags go after it, e.g. `kubectl mesh revisions {name}`"
-        )
+        // kubectl passes everything after `mesh` as is: the step must come first.
+        let example = match words.iter().position(|w| steps::find(w).is_some()) {
+            Some(i) => {
+                let mut reordered = vec![words[i].clone()];
+                reordered.extend(
+                    words
+                        .iter()
+                        .enumerate()
+                        .filter(|(j, _)| *j != i)
+                        .map(|(_, w)| w.clone()),
+                );
+                format!("kubectl mesh {}", reordered.join(" "))
+            }
+            None => format!("kubectl mesh revisions {}", words.join(" ")),
+        };
+        format!("error: kubectl mesh: {name:?} comes before a step; flags go after it: `{example}`")
     } else {
         format!("error: kubectl mesh: unknown step {name:?}")
     };
@@ -163,8 +180,8 @@ pub fn unknown_step_message(name: &str) -> String {
     message
 }
 
-fn unknown_step(name: &str) -> ExitCode {
-    eprintln!("{}", unknown_step_message(name));
+fn unknown_step(words: &[String]) -> ExitCode {
+    eprintln!("{}", unknown_step_message(words));
     ExitCode::from(exit::USAGE)
 }
 
@@ -265,14 +282,18 @@ mod tests {
 
     #[test]
     fn an_unknown_step_lists_the_steps_and_suggests_the_closest() {
-        let message = unknown_step_message("rol");
+        let words = |w: &[&str]| w.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let message = unknown_step_message(&words(&["rol", "--dry-run"]));
         assert!(message.contains("unknown step \"rol\""), "{message}");
         assert!(message.contains("The steps are: revisions, relabel, roll, prune, version, completion."));
         assert!(message.contains("Did you mean `kubectl mesh roll`?"));
-        let message = unknown_step_message("upgrade");
+        let message = unknown_step_message(&words(&["upgrade"]));
         assert!(!message.contains("Did you mean"), "{message}");
-        let message = unknown_step_message("-n");
-        assert!(message.contains("flags go after it"), "{message}");
+        let message = unknown_step_message(&words(&["-n", "shop", "roll", "--dry-run"]));
+        assert!(
+            message.contains("flags go after it: `kubectl mesh roll -n shop --dry-run`"),
+            "{message}"
+        );
     }
 
     #[test]
