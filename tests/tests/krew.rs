@@ -201,9 +201,19 @@ fn krew_installs_the_archive_and_kubectl_mesh_reaches_every_step_through_its_sym
         assert!(overview.contains(&line), "{line:?} missing:\n{overview}");
     }
 
+    let versions = run(&mut transcript, "kubectl mesh version", &mut kube(&["mesh", "version"]));
+    let versions = text(&versions.stdout);
+    assert_eq!(versions.lines().count(), 5, "{transcript}");
+    assert!(
+        versions
+            .lines()
+            .all(|l| l.contains("(commit ") && l.contains(&store_real.display().to_string())),
+        "every binary from krew's store, with its commit:\n{versions}"
+    );
+
     let list = run(&mut transcript, "kubectl plugin list", &mut kube(&["plugin", "list"]));
-    let list_err = text(&list.stderr);
-    assert!(!list_err.to_lowercase().contains("warning"), "{transcript}");
+    let listed = format!("{}{}", text(&list.stdout), text(&list.stderr)).to_lowercase();
+    assert!(!listed.contains("warning"), "{transcript}");
     assert!(text(&list.stdout).contains(&link.display().to_string()), "{transcript}");
 
     // `krew uninstall` wants a local index (a git clone); offline, an empty one will do.
