@@ -126,13 +126,13 @@ impl Ui {
                     bar.set_style(active_style());
                     bar.enable_steady_tick(Duration::from_millis(120));
                 }
-                if phase.finished() {
+                if phase.finished() || matches!(phase, Phase::Pausing(_)) {
+                    // Not `finish`: a finished bar ignores later messages, and a done
+                    // workload may still be followed by --pause. Dropped bars stay drawn.
                     bar.disable_steady_tick();
                     bar.set_style(idle_style());
-                    bar.finish_with_message(coloured);
-                } else {
-                    bar.set_message(coloured);
                 }
+                bar.set_message(coloured);
             }
             Mode::Plain { stderr } => {
                 let line = format!("{} {}: {text}", stamp(), self.labels[i]);
