@@ -243,3 +243,46 @@ fn completion_scripts_cover_the_steps() {
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out.stderr).contains("unknown shell \"tcsh\""));
 }
+
+#[test]
+fn a_cluster_that_never_answers_costs_a_completion_two_seconds_not_a_hang() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    // Accept and hold every connection without a byte in reply, like a wedged API server.
+    std::thread::spawn(move || {
+        let mut held = vec![];
+        for stream in listener.incoming().flatten() {
+            held.push(stream);
+        }
+    });
+    let l = Layout::new("hang");
+    let kubeconfig = l.root.join("kubeconfig");
+    std::fs::write(
+        &kubeconfig,
+        format!(
+            "apiVersion: v1\nkind: Config\ncurrent-context: wedged\n\
+             clusters: [{{name: c, cluster: {{server: 'https://127.0.0.1:{port}', insecure-skip-tls-verify: true}}}}]\n\
+             users: [{{name: u, user: {{token: t}}}}]\n\
+             contexts: [{{name: wedged, context: {{cluster: c, user: u}}}}]\n"
+        ),
+    )
+    .unwrap();
+    let started = std::time::Instant::now();
+    let out = Command::new(MESH)
+        .args(["__complete", "prune", "--kubeconfig"])
+        .arg(&kubeconfig)
+        .arg("")
+        .output()
+        .unwrap();
+    let took = started.elapsed();
+    assert_eq!(text(&out.stdout), ":4\n", "{}", text(&out.stderr));
+    assert!(
+        out.stderr.is_empty(),
+        "a completion prints no errors: {}",
+        text(&out.stderr)
+    );
+    assert!(
+        took >= std::time::Duration::from_millis(1900) && took < std::time::Duration::from_secs(4),
+        "took {took:?}"
+    );
+}
