@@ -90,7 +90,7 @@ fn names(doc: &Value) -> Vec<String> {
         .as_array()
         .expect("workloads")
         .iter()
-        .map(|w| w["name"].as_str().unwrap_or_default().to_owned())
+        .map(|w| w["workload"]["name"].as_str().unwrap_or_default().to_owned())
         .collect()
 }
 
@@ -172,7 +172,7 @@ async fn canary_roll_one_at_a_time_moves_every_app_to_1_28_without_overlap() {
     let after = generations(&sandbox, "default").await;
     let api: Api<Deployment> = Api::namespaced(sandbox.client().await, "default");
     for w in doc["workloads"].as_array().unwrap() {
-        let name = w["name"].as_str().unwrap();
+        let name = w["workload"]["name"].as_str().unwrap();
         assert_eq!(after[name], before[name] + 1, "{name} restarted more than once");
         let d = api.get(name).await.unwrap();
         let stamp =
