@@ -101,7 +101,7 @@ fn results(doc: &Value) -> Vec<(String, String)> {
         .iter()
         .map(|w| {
             (
-                w["name"].as_str().unwrap().to_owned(),
+                w["workload"]["name"].as_str().unwrap().to_owned(),
                 w["result"].as_str().unwrap().to_owned(),
             )
         })
