@@ -473,6 +473,32 @@ async fn bad_flags_are_refused_before_anything_changes() {
         assert!(err.contains(needle), "{args:?}: {err}");
     }
     assert_eq!(generations(&sandbox, "default").await, before);
+
+    // Filters narrow the plan (seen through --dry-run).
+    let plan = |args: &[&str]| {
+        let mut all = vec!["-n", "default", "--dry-run"];
+        all.extend_from_slice(args);
+        names(&roll_json(&sandbox, &all).1)
+    };
+    assert_eq!(plan(&["-l", "app=webapp"]), ["webapp"]);
+    assert_eq!(plan(&["--revision", "1-27"]).len(), 7);
+    assert_eq!(plan(&["--revision", "default"]).len(), 7, "a tag names its revision");
+    assert!(plan(&["--revision", "1-28"]).is_empty());
+    let (_, doc, _) = roll_json(
+        &sandbox,
+        &[
+            "-n",
+            "default",
+            "--dry-run",
+            "--exclude",
+            "deploy/webapp",
+            "--exclude",
+            "default/sts/none",
+        ],
+    );
+    assert_eq!(names(&doc), APPS[..6]);
+    assert_eq!(doc["skipped"][0]["reason"], "excluded (--exclude)");
+    assert_eq!(generations(&sandbox, "default").await, before);
 }
 
 #[tokio::test]
