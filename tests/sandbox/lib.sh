@@ -12,6 +12,7 @@ KCM_PORT="${SANDBOX_KCM_PORT:-30257}"
 SCHEDULER_PORT="${SANDBOX_SCHEDULER_PORT:-30259}"
 KWOK_PORT="${SANDBOX_KWOK_PORT:-30247}"
 INJECTOR_PORT="${SANDBOX_INJECTOR_PORT:-39443}"
+INJECTOR_PROXY_PORT="${SANDBOX_INJECTOR_PROXY_PORT:-39444}"
 
 # The order they start in; down stops them in reverse.
 COMPONENTS=(etcd kube-apiserver kube-controller-manager kube-scheduler kwok injector)

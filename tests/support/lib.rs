@@ -78,8 +78,7 @@ impl Sandbox {
 
     /// A client for the sandbox as its admin.
     pub async fn client(&self) -> kube::Client {
-        let kubeconfig = kube::config::Kubeconfig::read_from(&self.kubeconfig)
-            .expect("read the sandbox kubeconfig");
+        let kubeconfig = kube::config::Kubeconfig::read_from(&self.kubeconfig).expect("read the sandbox kubeconfig");
         let config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
             .await
             .expect("load the sandbox kubeconfig");
@@ -128,9 +127,7 @@ impl Sandbox {
 /// # Panics
 /// When it cannot start or exits non-zero; the panic shows both streams.
 pub fn stdout(cmd: &mut Command) -> String {
-    let out = cmd
-        .output()
-        .unwrap_or_else(|e| panic!("run {cmd:?}: {e}"));
+    let out = cmd.output().unwrap_or_else(|e| panic!("run {cmd:?}: {e}"));
     assert!(
         out.status.success(),
         "{cmd:?} failed ({}):\nstdout:\n{}\nstderr:\n{}",
@@ -153,9 +150,7 @@ fn state_dir() -> PathBuf {
     }
     let cache = std::env::var_os("XDG_CACHE_HOME")
         .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(std::env::var_os("HOME").expect("HOME is set")).join(".cache")
-        });
+        .unwrap_or_else(|| PathBuf::from(std::env::var_os("HOME").expect("HOME is set")).join(".cache"));
     cache.join("kubectl-mesh").join("sandbox-state")
 }
 

@@ -12,6 +12,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 )
 
@@ -22,10 +23,14 @@ type webhookCerts struct {
 
 // loadOrCreateCerts keeps the CA across restarts of the injector so the
 // caBundle already written into webhook configurations stays valid.
-func loadOrCreateCerts(dir, host string) (*webhookCerts, error) {
+//
+// The serving certificate covers *.<istio namespace>.svc, the names the API
+// server verifies when it calls istiod Services, and 127.0.0.1.
+func loadOrCreateCerts(dir, host, istioNamespace string) (*webhookCerts, error) {
 	caPath, certPath, keyPath := filepath.Join(dir, "ca.crt"), filepath.Join(dir, "tls.crt"), filepath.Join(dir, "tls.key")
+	wildcard := "*." + istioNamespace + ".svc"
 	if caPEM, err := os.ReadFile(caPath); err == nil {
-		if pair, err := tls.LoadX509KeyPair(certPath, keyPath); err == nil {
+		if pair, err := tls.LoadX509KeyPair(certPath, keyPath); err == nil && pair.Leaf != nil && slices.Contains(pair.Leaf.DNSNames, wildcard) {
 			return &webhookCerts{caPEM: caPEM, serving: pair}, nil
 		}
 	}
@@ -63,7 +68,7 @@ func loadOrCreateCerts(dir, host string) (*webhookCerts, error) {
 		KeyUsage:     x509.KeyUsageDigitalSignature,
 		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
 		IPAddresses:  []net.IP{net.ParseIP("127.0.0.1")},
-		DNSNames:     []string{"localhost"},
+		DNSNames:     []string{"localhost", wildcard},
 	}
 	if ip := net.ParseIP(host); ip != nil && !ip.Equal(net.ParseIP("127.0.0.1")) {
 		tmpl.IPAddresses = append(tmpl.IPAddresses, ip)

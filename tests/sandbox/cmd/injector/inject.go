@@ -88,8 +88,47 @@ func (v *proxyValues) image(pod *corev1.Pod) string {
 	return fmt.Sprintf("%s/%s:%s", v.Global.Hub, img, tag)
 }
 
-func (i *injector) serveInject(w http.ResponseWriter, r *http.Request) {
-	rev := r.PathValue("rev")
+// serveTunnelled answers a webhook call the API server addressed to an istiod
+// Service (see proxy.go), as that Service's istiod would.
+func (i *injector) serveTunnelled(w http.ResponseWriter, r *http.Request) {
+	rev, err := i.revisionOfService(r.Context(), serviceOf(r))
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusServiceUnavailable)
+		return
+	}
+	switch {
+	case strings.HasPrefix(r.URL.Path, "/inject"):
+		i.serveInject(w, r, rev)
+	case strings.HasPrefix(r.URL.Path, "/validate"):
+		serveValidate(w, r)
+	default:
+		http.NotFound(w, r)
+	}
+}
+
+// revisionOfService names the istiod behind a Service as Istio names them:
+// istiod (unrevisioned, revision "default"), istiod-<revision>, or a tag's
+// istiod-revision-tag-<tag>, which carries its revision in istio.io/rev.
+func (i *injector) revisionOfService(ctx context.Context, name string) (string, error) {
+	switch {
+	case name == "istiod":
+		return "default", nil
+	case strings.HasPrefix(name, "istiod-revision-tag-"):
+		svc, err := i.client.CoreV1().Services(i.istioNamespace).Get(ctx, name, metav1.GetOptions{})
+		if err != nil {
+			return "", fmt.Errorf("service %s/%s: %w", i.istioNamespace, name, err)
+		}
+		if rev := svc.Labels["istio.io/rev"]; rev != "" {
+			return rev, nil
+		}
+		return "", fmt.Errorf("service %s/%s has no istio.io/rev label", i.istioNamespace, name)
+	case strings.HasPrefix(name, "istiod-"):
+		return strings.TrimPrefix(name, "istiod-"), nil
+	}
+	return "", fmt.Errorf("no istiod behind service %q", name)
+}
+
+func (i *injector) serveInject(w http.ResponseWriter, r *http.Request, rev string) {
 	review, ok := readReview(w, r)
 	if !ok {
 		return

@@ -31,7 +31,8 @@ import (
 
 func main() {
 	kubeconfig := flag.String("kubeconfig", "", "kubeconfig of the sandbox (admin)")
-	listen := flag.String("listen", "127.0.0.1:9443", "address to serve the webhooks on (loopback only)")
+	listen := flag.String("listen", "127.0.0.1:9443", "address to serve /inject/<rev> and /validate/<rev> on (loopback only)")
+	proxyListen := flag.String("proxy-listen", "127.0.0.1:9444", "address of the CONNECT proxy the API server reaches istiod Services through (loopback only)")
 	certDir := flag.String("cert-dir", "", "directory holding (or receiving) ca.crt, tls.crt and tls.key")
 	istioNamespace := flag.String("istio-namespace", "istio-system", "namespace of the Istio control planes")
 	flag.Parse()
@@ -42,11 +43,14 @@ func main() {
 	if err != nil {
 		log.Fatalf("--listen %q: %v", *listen, err)
 	}
-	if ip := net.ParseIP(host); ip == nil || !ip.IsLoopback() {
-		log.Fatalf("--listen %q: the sandbox listens on loopback only", *listen)
+	for _, addr := range []string{*listen, *proxyListen} {
+		h, _, err := net.SplitHostPort(addr)
+		if ip := net.ParseIP(h); err != nil || ip == nil || !ip.IsLoopback() {
+			log.Fatalf("%q: the sandbox listens on loopback only", addr)
+		}
 	}
 
-	certs, err := loadOrCreateCerts(*certDir, host)
+	certs, err := loadOrCreateCerts(*certDir, host, *istioNamespace)
 	if err != nil {
 		log.Fatalf("webhook certificates: %v", err)
 	}
@@ -66,7 +70,7 @@ func main() {
 	baseURL := fmt.Sprintf("https://%s", net.JoinHostPort(host, port))
 	inj := &injector{client: client, istioNamespace: *istioNamespace}
 	mux := http.NewServeMux()
-	mux.HandleFunc("/inject/{rev}", inj.serveInject)
+	mux.HandleFunc("/inject/{rev}", func(w http.ResponseWriter, r *http.Request) { inj.serveInject(w, r, r.PathValue("rev")) })
 	mux.HandleFunc("/validate/{rev}", serveValidate)
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok")) })
 	server := &http.Server{
@@ -85,10 +89,16 @@ func main() {
 		}
 	}()
 
-	w := &webhookPatcher{client: client, baseURL: baseURL, caBundle: certs.caPEM, istioNamespace: *istioNamespace}
-	go w.run(ctx)
+	plis, err := net.Listen("tcp", *proxyListen)
+	if err != nil {
+		log.Fatalf("listen %s: %v", *proxyListen, err)
+	}
+	go serveProxy(ctx, plis, certs.serving, http.HandlerFunc(inj.serveTunnelled))
 
-	log.Printf("injector serving %s/inject/<revision>", baseURL)
+	p := &caBundlePatcher{client: client, caBundle: certs.caPEM, istioNamespace: *istioNamespace}
+	go p.run(ctx)
+
+	log.Printf("injector serving %s/inject/<revision>, and istiod Services through the proxy at %s", baseURL, *proxyListen)
 	<-ctx.Done()
 	shutdown, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()

@@ -16,26 +16,20 @@ import (
 	"k8s.io/client-go/util/retry"
 )
 
-// webhookPatcher rewrites the clientConfig of Istio's webhooks so the API
-// server reaches this process instead of an istiod Service that has no real
-// endpoint here. It never touches selectors, rules or failurePolicy.
+// caBundlePatcher does what istiod's webhook controller does: it writes its
+// CA into the caBundle of every webhook that calls an istiod Service, and
+// nothing else. Selectors, rules, failurePolicy and the Service stay as Istio
+// wrote them.
 //
-// Validating webhooks (istio-validator-*, istiod-default-validator) are
-// pointed at /validate, which allows everything: their failurePolicy stays
-// exactly as Istio wrote it, so a deleted validator behaves as in a real
-// cluster and creates of Istio resources are never blocked by an unreachable
-// Service.
-//
-// It watches rather than patching once because plugins create and rebuild
-// webhook configurations (for example a tag's MWC copied from a revision's).
-type webhookPatcher struct {
+// It watches rather than patching once because plugins and tests create and
+// rebuild webhook configurations (for example a tag's MWC).
+type caBundlePatcher struct {
 	client         kubernetes.Interface
-	baseURL        string
 	caBundle       []byte
 	istioNamespace string
 }
 
-func (p *webhookPatcher) run(ctx context.Context) {
+func (p *caBundlePatcher) run(ctx context.Context) {
 	factory := informers.NewSharedInformerFactory(p.client, 10*time.Minute)
 	mwc := factory.Admissionregistration().V1().MutatingWebhookConfigurations().Informer()
 	vwc := factory.Admissionregistration().V1().ValidatingWebhookConfigurations().Informer()
@@ -51,98 +45,84 @@ func (p *webhookPatcher) run(ctx context.Context) {
 	<-ctx.Done()
 }
 
-// revisionOf names the istiod a webhook's Service leads to. Istio names it
-// istiod (unrevisioned: revision "default") or istiod-<revision>; a tag's
-// own Service istiod-revision-tag-<tag> leads to the tag's target, which the
-// configuration carries in its istio.io/rev label.
-func (p *webhookPatcher) revisionOf(cc admissionregistrationv1.WebhookClientConfig, labels map[string]string, route string) (string, bool) {
-	if cc.Service == nil {
-		if cc.URL != nil && strings.HasPrefix(*cc.URL, p.baseURL+route) {
-			return strings.TrimPrefix(*cc.URL, p.baseURL+route), true
-		}
-		return "", false
-	}
-	if cc.Service.Namespace != p.istioNamespace {
-		return "", false
-	}
-	switch name := cc.Service.Name; {
-	case name == "istiod":
-		return "default", true
-	case strings.HasPrefix(name, "istiod-revision-tag-"):
-		if rev := labels["istio.io/rev"]; rev != "" {
-			return rev, true
-		}
-		return "", false
-	case strings.HasPrefix(name, "istiod-"):
-		return strings.TrimPrefix(name, "istiod-"), true
-	}
-	return "", false
+// ours says whether a webhook calls an istiod Service, which this process
+// answers for.
+func (p *caBundlePatcher) ours(cc *admissionregistrationv1.WebhookClientConfig) bool {
+	return cc.Service != nil && cc.Service.Namespace == p.istioNamespace && strings.HasPrefix(cc.Service.Name, "istiod")
 }
 
-// rewrite returns the clientConfig this process serves for cc, and whether it
-// differs from cc.
-func (p *webhookPatcher) rewrite(cc admissionregistrationv1.WebhookClientConfig, labels map[string]string, route string) (admissionregistrationv1.WebhookClientConfig, bool) {
-	rev, ok := p.revisionOf(cc, labels, route)
-	if !ok {
-		return cc, false
+func (p *caBundlePatcher) needsPatch(ccs []*admissionregistrationv1.WebhookClientConfig) bool {
+	for _, cc := range ccs {
+		if p.ours(cc) && !bytes.Equal(cc.CABundle, p.caBundle) {
+			return true
+		}
 	}
-	url := p.baseURL + route + rev
-	if cc.Service == nil && cc.URL != nil && *cc.URL == url && bytes.Equal(cc.CABundle, p.caBundle) {
-		return cc, false
-	}
-	return admissionregistrationv1.WebhookClientConfig{URL: &url, CABundle: p.caBundle}, true
+	return false
 }
 
-func (p *webhookPatcher) mutating(ctx context.Context, obj *admissionregistrationv1.MutatingWebhookConfiguration) {
-	name := obj.Name
+func (p *caBundlePatcher) patch(ccs []*admissionregistrationv1.WebhookClientConfig) {
+	for _, cc := range ccs {
+		if p.ours(cc) {
+			cc.CABundle = p.caBundle
+		}
+	}
+}
+
+func mutatingConfigs(o *admissionregistrationv1.MutatingWebhookConfiguration) []*admissionregistrationv1.WebhookClientConfig {
+	out := make([]*admissionregistrationv1.WebhookClientConfig, len(o.Webhooks))
+	for i := range o.Webhooks {
+		out[i] = &o.Webhooks[i].ClientConfig
+	}
+	return out
+}
+
+func validatingConfigs(o *admissionregistrationv1.ValidatingWebhookConfiguration) []*admissionregistrationv1.WebhookClientConfig {
+	out := make([]*admissionregistrationv1.WebhookClientConfig, len(o.Webhooks))
+	for i := range o.Webhooks {
+		out[i] = &o.Webhooks[i].ClientConfig
+	}
+	return out
+}
+
+func (p *caBundlePatcher) mutating(ctx context.Context, obj *admissionregistrationv1.MutatingWebhookConfiguration) {
+	if !p.needsPatch(mutatingConfigs(obj)) {
+		return
+	}
+	api := p.client.AdmissionregistrationV1().MutatingWebhookConfigurations()
 	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
-		cur, err := p.client.AdmissionregistrationV1().MutatingWebhookConfigurations().Get(ctx, name, metav1.GetOptions{})
-		if err != nil {
+		cur, err := api.Get(ctx, obj.Name, metav1.GetOptions{})
+		if err != nil || !p.needsPatch(mutatingConfigs(cur)) {
 			return err
 		}
-		changed := false
-		for i := range cur.Webhooks {
-			if cc, ok := p.rewrite(cur.Webhooks[i].ClientConfig, cur.Labels, "/inject/"); ok {
-				cur.Webhooks[i].ClientConfig, changed = cc, true
-			}
-		}
-		if !changed {
-			return nil
-		}
-		_, err = p.client.AdmissionregistrationV1().MutatingWebhookConfigurations().Update(ctx, cur, metav1.UpdateOptions{})
-		if err == nil {
-			log.Printf("mutatingwebhookconfiguration %s now calls the injector", name)
-		}
+		p.patch(mutatingConfigs(cur))
+		_, err = api.Update(ctx, cur, metav1.UpdateOptions{FieldManager: "istiod"})
 		return err
 	})
-	if err != nil && !apierrors.IsNotFound(err) {
-		log.Printf("mutatingwebhookconfiguration %s: %v", name, err)
-	}
+	p.report("mutatingwebhookconfiguration", obj.Name, err)
 }
 
-func (p *webhookPatcher) validating(ctx context.Context, obj *admissionregistrationv1.ValidatingWebhookConfiguration) {
-	name := obj.Name
+func (p *caBundlePatcher) validating(ctx context.Context, obj *admissionregistrationv1.ValidatingWebhookConfiguration) {
+	if !p.needsPatch(validatingConfigs(obj)) {
+		return
+	}
+	api := p.client.AdmissionregistrationV1().ValidatingWebhookConfigurations()
 	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
-		cur, err := p.client.AdmissionregistrationV1().ValidatingWebhookConfigurations().Get(ctx, name, metav1.GetOptions{})
-		if err != nil {
+		cur, err := api.Get(ctx, obj.Name, metav1.GetOptions{})
+		if err != nil || !p.needsPatch(validatingConfigs(cur)) {
 			return err
 		}
-		changed := false
-		for i := range cur.Webhooks {
-			if cc, ok := p.rewrite(cur.Webhooks[i].ClientConfig, cur.Labels, "/validate/"); ok {
-				cur.Webhooks[i].ClientConfig, changed = cc, true
-			}
-		}
-		if !changed {
-			return nil
-		}
-		_, err = p.client.AdmissionregistrationV1().ValidatingWebhookConfigurations().Update(ctx, cur, metav1.UpdateOptions{})
-		if err == nil {
-			log.Printf("validatingwebhookconfiguration %s now calls the injector", name)
-		}
+		p.patch(validatingConfigs(cur))
+		_, err = api.Update(ctx, cur, metav1.UpdateOptions{FieldManager: "istiod"})
 		return err
 	})
-	if err != nil && !apierrors.IsNotFound(err) {
-		log.Printf("validatingwebhookconfiguration %s: %v", name, err)
+	p.report("validatingwebhookconfiguration", obj.Name, err)
+}
+
+func (p *caBundlePatcher) report(kind, name string, err error) {
+	switch {
+	case err == nil:
+		log.Printf("%s %s: caBundle set", kind, name)
+	case !apierrors.IsNotFound(err):
+		log.Printf("%s %s: %v", kind, name, err)
 	}
 }
