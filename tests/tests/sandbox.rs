@@ -197,6 +197,19 @@ async fn injection_follows_istios_selectors() {
     assert_eq!(proxy_image(gw).as_deref(), Some("docker.io/istio/proxyv2:1.28.3"));
     let labels = gw.metadata.labels.as_ref().unwrap();
     assert!(!labels.contains_key("security.istio.io/tlsMode"));
+
+    // No istiod behind the Service: the call fails and Istio's
+    // failurePolicy (Fail) rejects the pod.
+    kubectl(&["scale", "-n", "istio-system", "deploy/istiod-1-27", "--replicas=0"]);
+    kubectl(&["rollout", "status", "-n", "istio-system", "deploy/istiod-1-27", "--timeout=30s"]);
+    let out = sandbox
+        .kubectl()
+        .args(["run", "orphan", "--image=nginx"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "a pod was created while istiod-1-27 had no pod");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("failed calling webhook"), "{err}");
 }
 
 #[tokio::test]

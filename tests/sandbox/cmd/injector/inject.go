@@ -11,6 +11,7 @@ import (
 
 	admissionv1 "k8s.io/api/admission/v1"
 	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
@@ -91,7 +92,15 @@ func (v *proxyValues) image(pod *corev1.Pod) string {
 // serveTunnelled answers a webhook call the API server addressed to an istiod
 // Service (see proxy.go), as that Service's istiod would.
 func (i *injector) serveTunnelled(w http.ResponseWriter, r *http.Request) {
-	rev, err := i.revisionOfService(r.Context(), serviceOf(r))
+	service := serviceOf(r)
+	if err := i.serviceReachable(r.Context(), service); err != nil {
+		// What the API server meets when kube-proxy has nowhere to send the
+		// call: the webhook's failurePolicy decides.
+		log.Printf("webhook call to %s: %v", service, err)
+		http.Error(w, err.Error(), http.StatusServiceUnavailable)
+		return
+	}
+	rev, err := i.revisionOfService(r.Context(), service)
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusServiceUnavailable)
 		return
@@ -104,6 +113,28 @@ func (i *injector) serveTunnelled(w http.ResponseWriter, r *http.Request) {
 	default:
 		http.NotFound(w, r)
 	}
+}
+
+// serviceReachable says whether a real cluster could route a call to the
+// Service: it exists and has a ready endpoint (an istiod pod, here a KWOK one).
+func (i *injector) serviceReachable(ctx context.Context, name string) error {
+	if _, err := i.client.CoreV1().Services(i.istioNamespace).Get(ctx, name, metav1.GetOptions{}); err != nil {
+		return fmt.Errorf("service %s/%s: %w", i.istioNamespace, name, err)
+	}
+	slices, err := i.client.DiscoveryV1().EndpointSlices(i.istioNamespace).List(ctx, metav1.ListOptions{
+		LabelSelector: discoveryv1.LabelServiceName + "=" + name,
+	})
+	if err != nil {
+		return err
+	}
+	for _, s := range slices.Items {
+		for _, e := range s.Endpoints {
+			if e.Conditions.Ready == nil || *e.Conditions.Ready {
+				return nil
+			}
+		}
+	}
+	return fmt.Errorf("service %s/%s has no ready endpoint", i.istioNamespace, name)
 }
 
 // revisionOfService names the istiod behind a Service as Istio names them:
@@ -137,11 +168,11 @@ func (i *injector) serveInject(w http.ResponseWriter, r *http.Request, rev strin
 	patch, err := i.inject(r.Context(), rev, review.Request)
 	switch {
 	case err != nil:
-		// What a pod creation sees when istiod cannot inject: the webhook's
-		// failurePolicy (Fail for Istio) then rejects it.
+		// A failed call, so the webhook's failurePolicy decides, as when
+		// istiod cannot render its template.
 		log.Printf("inject %s: %v", rev, err)
-		resp.Allowed = false
-		resp.Result = &metav1.Status{Status: metav1.StatusFailure, Message: err.Error(), Code: http.StatusInternalServerError}
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
 	case patch != nil:
 		pt := admissionv1.PatchTypeJSONPatch
 		resp.Patch, resp.PatchType = patch, &pt
