@@ -48,6 +48,15 @@ pub async fn read_control_plane(conn: &Connection) -> Result<ControlPlane> {
 
 /// Every namespace in scope, bound to the injector its labels select.
 pub async fn read_namespaces(conn: &Connection, scope: &Scope, cp: &ControlPlane) -> Result<Vec<NamespaceBinding>> {
+    Ok(list_namespaces(conn, scope)
+        .await?
+        .iter()
+        .map(|n| NamespaceBinding::from_namespace(n, cp))
+        .collect())
+}
+
+/// The namespaces in scope; a named namespace that does not exist is a usage error.
+async fn list_namespaces(conn: &Connection, scope: &Scope) -> Result<Vec<Namespace>> {
     let api = Api::<Namespace>::all(conn.client.clone());
     let list = api
         .list(&ListParams::default())
@@ -63,9 +72,8 @@ pub async fn read_namespaces(conn: &Connection, scope: &Scope, cp: &ControlPlane
     }
     Ok(list
         .items
-        .iter()
+        .into_iter()
         .filter(|n| scope.includes(n.metadata.name.as_deref().unwrap_or("")))
-        .map(|n| NamespaceBinding::from_namespace(n, cp))
         .collect())
 }
 
@@ -96,30 +104,178 @@ async fn read_replicaset_owners(conn: &Connection, scope: &Scope) -> Result<Repl
 }
 
 /// Every injected pod in scope, read in pages of [`PAGE_SIZE`].
+///
+/// The next page is requested as soon as the continue token of the current one is known
+/// (it comes first in the response) while one blocking thread decodes the pages already
+/// received, so the API server's encoding and our decoding overlap. Only the fields a
+/// proxy needs are decoded (no managedFields, no volumes), and only injected pods are kept.
 pub async fn read_proxies(conn: &Connection, scope: &Scope) -> Result<Vec<Proxy>> {
-    let owners = read_replicaset_owners(conn, scope).await?;
-    let mut proxies = Vec::new();
-    for api in apis::<Pod>(conn, scope) {
+    let (pages_tx, mut pages_rx) = tokio::sync::mpsc::channel::<String>(4);
+    let decoder = tokio::task::spawn_blocking(move || -> Result<Vec<Pod>> {
+        let mut injected = Vec::new();
+        while let Some(text) = pages_rx.blocking_recv() {
+            let page: slim::PodList =
+                serde_json::from_str(&text).map_err(|e| anyhow::anyhow!("unexpected pod list: {e}"))?;
+            injected.extend(
+                page.items
+                    .into_iter()
+                    .filter(slim::Pod::has_proxy)
+                    .map(slim::Pod::into_pod),
+            );
+        }
+        Ok(injected)
+    });
+    let fetch = fetch_pod_pages(conn, scope, pages_tx);
+    let (owners, ()) = tokio::try_join!(read_replicaset_owners(conn, scope), fetch)?;
+    let pods = decoder
+        .await
+        .map_err(|e| anyhow::anyhow!("decoding pods failed: {e}"))??;
+    Ok(pods.iter().filter_map(|p| Proxy::from_pod(p, &owners)).collect())
+}
+
+/// Fetch the raw pages of the pod list one after another by continue token.
+async fn fetch_pod_pages(conn: &Connection, scope: &Scope, pages: tokio::sync::mpsc::Sender<String>) -> Result<()> {
+    let paths: Vec<String> = match scope {
+        Scope::All => vec!["/api/v1/pods".into()],
+        Scope::Namespaces(names) => names.iter().map(|n| format!("/api/v1/namespaces/{n}/pods")).collect(),
+    };
+    for path in paths {
         let mut params = ListParams::default().limit(PAGE_SIZE);
         loop {
-            let page = api
+            let request = kube::core::Request::new(&path)
                 .list(&params)
+                .map_err(|e| anyhow::anyhow!("cannot build the pod list request: {e}"))?;
+            let text = conn
+                .client
+                .request_text(request)
                 .await
                 .map_err(|e| api_error(e, &conn.url, "list pods"))?;
-            proxies.extend(page.items.iter().filter_map(|p| Proxy::from_pod(p, &owners)));
-            match page.metadata.continue_.filter(|t| !t.is_empty()) {
+            // Only the list's metadata is decoded here; the items are skipped.
+            let head: slim::ListHead =
+                serde_json::from_str(&text).map_err(|e| anyhow::anyhow!("unexpected pod list: {e}"))?;
+            if pages.send(text).await.is_err() {
+                // The decoder stopped on an error, which it reports.
+                return Ok(());
+            }
+            match head.metadata.continue_.filter(|t| !t.is_empty()) {
                 Some(token) => params = params.continue_token(&token),
                 None => break,
             }
         }
     }
-    Ok(proxies)
+    Ok(())
 }
 
-/// The whole mesh in scope: control plane, namespaces, proxies.
+/// The part of a pod list that a proxy is made of. Everything else is skipped unparsed.
+mod slim {
+    use std::collections::BTreeMap;
+
+    use k8s_openapi::api::core::v1 as core;
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ListMeta, ObjectMeta, OwnerReference};
+    use serde::Deserialize;
+
+    use crate::model::labels::PROXY_CONTAINER;
+
+    #[derive(Deserialize)]
+    pub struct ListHead {
+        pub metadata: ListMeta,
+    }
+
+    #[derive(Deserialize)]
+    pub struct PodList {
+        #[serde(default)]
+        pub items: Vec<Pod>,
+    }
+
+    #[derive(Deserialize)]
+    pub struct Pod {
+        metadata: Meta,
+        spec: Option<Spec>,
+        status: Option<Status>,
+    }
+
+    #[derive(Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Meta {
+        name: Option<String>,
+        namespace: Option<String>,
+        labels: Option<BTreeMap<String, String>>,
+        annotations: Option<BTreeMap<String, String>>,
+        owner_references: Option<Vec<OwnerReference>>,
+    }
+
+    #[derive(Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Spec {
+        #[serde(default)]
+        containers: Vec<Container>,
+        init_containers: Option<Vec<Container>>,
+    }
+
+    #[derive(Deserialize)]
+    struct Container {
+        name: String,
+        image: Option<String>,
+        env: Option<Vec<core::EnvVar>>,
+    }
+
+    #[derive(Deserialize)]
+    struct Status {
+        phase: Option<String>,
+    }
+
+    impl Pod {
+        pub fn has_proxy(&self) -> bool {
+            self.spec.as_ref().is_some_and(|s| {
+                s.containers
+                    .iter()
+                    .chain(s.init_containers.iter().flatten())
+                    .any(|c| c.name == PROXY_CONTAINER)
+            })
+        }
+
+        /// A Pod with just these fields, for [`crate::model::Proxy::from_pod`].
+        pub fn into_pod(self) -> core::Pod {
+            let container = |c: Container| core::Container {
+                name: c.name,
+                image: c.image,
+                env: c.env,
+                ..Default::default()
+            };
+            core::Pod {
+                metadata: ObjectMeta {
+                    name: self.metadata.name,
+                    namespace: self.metadata.namespace,
+                    labels: self.metadata.labels,
+                    annotations: self.metadata.annotations,
+                    owner_references: self.metadata.owner_references,
+                    ..Default::default()
+                },
+                spec: self.spec.map(|s| core::PodSpec {
+                    containers: s.containers.into_iter().map(container).collect(),
+                    init_containers: s.init_containers.map(|list| list.into_iter().map(container).collect()),
+                    ..Default::default()
+                }),
+                status: self.status.map(|s| core::PodStatus {
+                    phase: s.phase,
+                    ..Default::default()
+                }),
+            }
+        }
+    }
+}
+
+/// The whole mesh in scope: control plane, namespaces, proxies, read concurrently.
 pub async fn read_mesh(conn: &Connection, scope: &Scope) -> Result<Mesh> {
-    let cp = read_control_plane(conn).await?;
-    let (namespaces, proxies) = tokio::try_join!(read_namespaces(conn, scope, &cp), read_proxies(conn, scope))?;
+    let (cp, namespaces, proxies) = tokio::try_join!(
+        read_control_plane(conn),
+        list_namespaces(conn, scope),
+        read_proxies(conn, scope)
+    )?;
+    let namespaces = namespaces
+        .iter()
+        .map(|n| NamespaceBinding::from_namespace(n, &cp))
+        .collect();
     Ok(Mesh::new(cp, namespaces, proxies))
 }
 
