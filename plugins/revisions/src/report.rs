@@ -215,7 +215,11 @@ impl Report {
                 dash(r.tags.join(",")),
                 r.version.clone().unwrap_or_else(|| "-".into()),
                 istiod,
-                dash(r.namespaces.join(",")),
+                dash(if wide {
+                    r.namespaces.join(",")
+                } else {
+                    abbreviate(&r.namespaces)
+                }),
                 dash(counts(&r.proxies)),
                 if r.out_of_date > 0 {
                     paint.warn(&r.out_of_date.to_string())
@@ -345,6 +349,17 @@ impl Report {
             t.add_row(row);
         }
         render(&t)
+    }
+}
+
+/// `a,b,c +17 more`: keeps the default table readable on clusters with many namespaces
+/// (`-o wide` lists them all).
+fn abbreviate(names: &[String]) -> String {
+    const SHOWN: usize = 3;
+    if names.len() <= SHOWN {
+        names.join(",")
+    } else {
+        format!("{} +{} more", names[..SHOWN].join(","), names.len() - SHOWN)
     }
 }
 
