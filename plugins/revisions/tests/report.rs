@@ -160,7 +160,7 @@ fn revisions_table() {
     has_row(&out, "REVISION TAGS VERSION ISTIOD NAMESPACES PROXIES OUT OF DATE");
     has_row(
         &out,
-        "1-27 (default) default 1.27.4 1/1 default,fleet,legacy,web 1.27.4: 10, override: 1 2",
+        "1-27 (default) default 1.27.4 1/1 default,fleet,legacy +1 more 1.27.4: 10, override: 1 2",
     );
     has_row(&out, "1-28 prod 1.28.3 1/1 payments 1.28.3: 2 0");
     has_row(&out, "TAG REVISION NAMESPACES");
@@ -184,6 +184,10 @@ fn revisions_table() {
     assert!(!out.contains('\u{1b}'), "no colour when painting is off");
 
     let wide = canary().render(View::Revisions, true, PLAIN);
+    has_row(
+        &wide,
+        "1-27 (default) default 1.27.4 1/1 default,fleet,legacy,web 1.27.4: 10, override: 1 2 istio-system/istiod-1-27 docker.io/istio istio-sidecar-injector-1-27",
+    );
     has_row(
         &wide,
         "1-28 prod 1.28.3 1/1 payments 1.28.3: 2 0 istio-system/istiod-1-28 docker.io/istio istio-sidecar-injector-1-28",
