@@ -8,14 +8,19 @@ import (
 	"log"
 	"net/http"
 	"strings"
+	"time"
 
 	admissionv1 "k8s.io/api/admission/v1"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
+	corelisters "k8s.io/client-go/listers/core/v1"
+	discoverylisters "k8s.io/client-go/listers/discovery/v1"
 	"k8s.io/utils/ptr"
 )
 
@@ -34,6 +39,46 @@ const (
 type injector struct {
 	client         kubernetes.Interface
 	istioNamespace string
+	// Caches of istio-system, so a pod creation costs no API call; a miss
+	// falls back to the API, since a cache may lag behind a fresh install.
+	configMaps     corelisters.ConfigMapNamespaceLister
+	services       corelisters.ServiceNamespaceLister
+	endpointSlices discoverylisters.EndpointSliceNamespaceLister
+}
+
+// startCaches fills the caches before the first request is served.
+func (i *injector) startCaches(ctx context.Context) {
+	factory := informers.NewSharedInformerFactoryWithOptions(i.client, 10*time.Minute, informers.WithNamespace(i.istioNamespace))
+	i.configMaps = factory.Core().V1().ConfigMaps().Lister().ConfigMaps(i.istioNamespace)
+	i.services = factory.Core().V1().Services().Lister().Services(i.istioNamespace)
+	i.endpointSlices = factory.Discovery().V1().EndpointSlices().Lister().EndpointSlices(i.istioNamespace)
+	factory.Start(ctx.Done())
+	factory.WaitForCacheSync(ctx.Done())
+}
+
+func (i *injector) service(ctx context.Context, name string) (*corev1.Service, error) {
+	if svc, err := i.services.Get(name); err == nil {
+		return svc, nil
+	}
+	return i.client.CoreV1().Services(i.istioNamespace).Get(ctx, name, metav1.GetOptions{})
+}
+
+func (i *injector) configMap(ctx context.Context, name string) (*corev1.ConfigMap, error) {
+	if cm, err := i.configMaps.Get(name); err == nil {
+		return cm, nil
+	}
+	return i.client.CoreV1().ConfigMaps(i.istioNamespace).Get(ctx, name, metav1.GetOptions{})
+}
+
+func hasReadyEndpoint(slices []*discoveryv1.EndpointSlice) bool {
+	for _, s := range slices {
+		for _, e := range s.Endpoints {
+			if e.Conditions.Ready == nil || *e.Conditions.Ready {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // proxyValues is the part of the injector ConfigMap's "values" JSON that
@@ -51,13 +96,13 @@ type proxyValues struct {
 
 // revisionValues reads hub and tag from the revision's own injector
 // ConfigMap on every request, so replacing a control plane in place is seen
-// at once, exactly as a new istiod would serve its own version.
+// as soon as the ConfigMap changes, as a new istiod would serve its version.
 func (i *injector) revisionValues(ctx context.Context, rev string) (*proxyValues, error) {
 	name := "istio-sidecar-injector"
 	if rev != "default" {
 		name += "-" + rev
 	}
-	cm, err := i.client.CoreV1().ConfigMaps(i.istioNamespace).Get(ctx, name, metav1.GetOptions{})
+	cm, err := i.configMap(ctx, name)
 	if err != nil {
 		return nil, fmt.Errorf("no istiod for revision %q: configmap %s/%s: %w", rev, i.istioNamespace, name, err)
 	}
@@ -118,21 +163,23 @@ func (i *injector) serveTunnelled(w http.ResponseWriter, r *http.Request) {
 // serviceReachable says whether a real cluster could route a call to the
 // Service: it exists and has a ready endpoint (an istiod pod, here a KWOK one).
 func (i *injector) serviceReachable(ctx context.Context, name string) error {
-	if _, err := i.client.CoreV1().Services(i.istioNamespace).Get(ctx, name, metav1.GetOptions{}); err != nil {
+	if _, err := i.service(ctx, name); err != nil {
 		return fmt.Errorf("service %s/%s: %w", i.istioNamespace, name, err)
 	}
-	slices, err := i.client.DiscoveryV1().EndpointSlices(i.istioNamespace).List(ctx, metav1.ListOptions{
-		LabelSelector: discoveryv1.LabelServiceName + "=" + name,
-	})
+	selector := labels.SelectorFromSet(labels.Set{discoveryv1.LabelServiceName: name})
+	if cached, err := i.endpointSlices.List(selector); err == nil && hasReadyEndpoint(cached) {
+		return nil
+	}
+	list, err := i.client.DiscoveryV1().EndpointSlices(i.istioNamespace).List(ctx, metav1.ListOptions{LabelSelector: selector.String()})
 	if err != nil {
 		return err
 	}
-	for _, s := range slices.Items {
-		for _, e := range s.Endpoints {
-			if e.Conditions.Ready == nil || *e.Conditions.Ready {
-				return nil
-			}
-		}
+	slices := make([]*discoveryv1.EndpointSlice, len(list.Items))
+	for k := range list.Items {
+		slices[k] = &list.Items[k]
+	}
+	if hasReadyEndpoint(slices) {
+		return nil
 	}
 	return fmt.Errorf("service %s/%s has no ready endpoint", i.istioNamespace, name)
 }
@@ -145,7 +192,7 @@ func (i *injector) revisionOfService(ctx context.Context, name string) (string, 
 	case name == "istiod":
 		return "default", nil
 	case strings.HasPrefix(name, "istiod-revision-tag-"):
-		svc, err := i.client.CoreV1().Services(i.istioNamespace).Get(ctx, name, metav1.GetOptions{})
+		svc, err := i.service(ctx, name)
 		if err != nil {
 			return "", fmt.Errorf("service %s/%s: %w", i.istioNamespace, name, err)
 		}

@@ -69,6 +69,7 @@ func main() {
 
 	baseURL := fmt.Sprintf("https://%s", net.JoinHostPort(host, port))
 	inj := &injector{client: client, istioNamespace: *istioNamespace}
+	inj.startCaches(ctx)
 	mux := http.NewServeMux()
 	mux.HandleFunc("/inject/{rev}", func(w http.ResponseWriter, r *http.Request) { inj.serveInject(w, r, r.PathValue("rev")) })
 	mux.HandleFunc("/validate/{rev}", serveValidate)
