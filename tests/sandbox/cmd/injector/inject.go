@@ -137,7 +137,11 @@ func (v *proxyValues) image(pod *corev1.Pod) string {
 // serveTunnelled answers a webhook call the API server addressed to an istiod
 // Service (see proxy.go), as that Service's istiod would.
 func (i *injector) serveTunnelled(w http.ResponseWriter, r *http.Request) {
-	service := serviceOf(r)
+	namespace, service, _ := strings.Cut(serviceOf(r), "/")
+	if namespace != i.istioNamespace {
+		http.Error(w, fmt.Sprintf("no route to services in namespace %q", namespace), http.StatusServiceUnavailable)
+		return
+	}
 	if err := i.serviceReachable(r.Context(), service); err != nil {
 		// What the API server meets when kube-proxy has nowhere to send the
 		// call: the webhook's failurePolicy decides.

@@ -21,7 +21,8 @@ import (
 
 type serviceKey struct{}
 
-// serviceOf returns the Service a tunnelled request was addressed to.
+// serviceOf returns the Service a tunnelled request was addressed to, as
+// <namespace>/<name>.
 func serviceOf(r *http.Request) string {
 	s, _ := r.Context().Value(serviceKey{}).(string)
 	return s
@@ -91,8 +92,10 @@ func serveProxy(ctx context.Context, lis net.Listener, cert tls.Certificate, han
 			if err != nil {
 				host = r.Host
 			}
-			// <service>.<namespace>.svc
-			service, _, _ := strings.Cut(host, ".")
+			// <service>.<namespace>.svc, kept as <namespace>/<service>.
+			name, rest, _ := strings.Cut(host, ".")
+			namespace, _, _ := strings.Cut(rest, ".")
+			service := namespace + "/" + name
 			hj, ok := w.(http.Hijacker)
 			if !ok {
 				http.Error(w, "cannot hijack", http.StatusInternalServerError)
