@@ -201,7 +201,14 @@ async fn injection_follows_istios_selectors() {
     // No istiod behind the Service: the call fails and Istio's
     // failurePolicy (Fail) rejects the pod.
     kubectl(&["scale", "-n", "istio-system", "deploy/istiod-1-27", "--replicas=0"]);
-    kubectl(&["rollout", "status", "-n", "istio-system", "deploy/istiod-1-27", "--timeout=30s"]);
+    kubectl(&[
+        "rollout",
+        "status",
+        "-n",
+        "istio-system",
+        "deploy/istiod-1-27",
+        "--timeout=30s",
+    ]);
     let out = sandbox
         .kubectl()
         .args(["run", "orphan", "--image=nginx"])
