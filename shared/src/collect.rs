@@ -110,7 +110,7 @@ async fn read_replicaset_owners(conn: &Connection, scope: &Scope) -> Result<Repl
 /// received, so the API server's encoding and our decoding overlap. Only the fields a
 /// proxy needs are decoded (no managedFields, no volumes), and only injected pods are kept.
 pub async fn read_proxies(conn: &Connection, scope: &Scope) -> Result<Vec<Proxy>> {
-    let (pages_tx, mut pages_rx) = tokio::sync::mpsc::channel::<String>(4);
+    let (pages_tx, mut pages_rx) = tokio::sync::mpsc::channel::<String>(1);
     let decoder = tokio::task::spawn_blocking(move || -> Result<Vec<Pod>> {
         let mut injected = Vec::new();
         while let Some(text) = pages_rx.blocking_recv() {
