@@ -191,7 +191,16 @@ async fn canary_roll_one_at_a_time_moves_every_app_to_1_28_without_overlap() {
 #[tokio::test]
 async fn gateways_are_listed_and_restarted_only_when_asked() {
     let sandbox = Sandbox::fresh("inplace");
-    // In place: every proxy (apps and gateways) is 1.27.4 under a 1.28.3 control plane.
+    // The install already moved the gateways to 1.28.3; an istiod patch release puts every
+    // proxy, gateways included, out of date.
+    stdout(sandbox.kubectl().args([
+        "set",
+        "image",
+        "deployment/istiod",
+        "-n",
+        "istio-system",
+        "discovery=docker.io/istio/pilot:1.28.4",
+    ]));
     let (code, doc, _) = roll_json(&sandbox, &["-A", "--dry-run"]);
     assert_eq!(code, 0);
     let skipped: Vec<String> = doc["skipped"]
@@ -480,7 +489,15 @@ async fn bad_flags_are_refused_before_anything_changes() {
         all.extend_from_slice(args);
         names(&roll_json(&sandbox, &all).1)
     };
-    assert_eq!(plan(&["-l", "app=webapp"]), ["webapp"]);
+    // -l selects workloads by their own labels, as `kubectl rollout restart -l` does: the
+    // fleetman Deployments carry none until given one.
+    assert!(plan(&["-l", "app=webapp"]).is_empty());
+    stdout(
+        sandbox
+            .kubectl()
+            .args(["label", "deployment/webapp", "-n", "default", "tier=front"]),
+    );
+    assert_eq!(plan(&["-l", "tier=front"]), ["webapp"]);
     assert_eq!(plan(&["--revision", "1-27"]).len(), 7);
     assert_eq!(plan(&["--revision", "default"]).len(), 7, "a tag names its revision");
     assert!(plan(&["--revision", "1-28"]).is_empty());
