@@ -141,6 +141,16 @@ impl Ui {
         }
     }
 
+    /// Leave every line drawn as it last read (unfinished bars are cleared when dropped).
+    pub fn finish(&self) {
+        if let Mode::Live { bars, .. } = &self.mode {
+            for bar in bars {
+                bar.disable_steady_tick();
+                bar.abandon();
+            }
+        }
+    }
+
     /// A line above the live display (or in the plain stream).
     pub fn println(&self, line: &str) {
         match &self.mode {

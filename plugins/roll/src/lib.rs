@@ -228,6 +228,7 @@ pub async fn run(args: Args) -> mesh::Result<u8> {
         .collect()
         .await;
     interrupt.abort();
+    ui.finish();
     drop(ui);
 
     let interrupted = *cancel_rx.borrow();
