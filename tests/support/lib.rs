@@ -138,6 +138,44 @@ pub fn stdout(cmd: &mut Command) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// Run a command that may fail: its exit code (-1 if a signal ended it), stdout, stderr.
+pub fn run(cmd: &mut Command) -> (i32, String, String) {
+    let out = cmd.output().unwrap_or_else(|e| panic!("run {cmd:?}: {e}"));
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// The fleetman Deployments in `default`, in name order.
+pub const APPS: [&str; 7] = [
+    "api-gateway",
+    "position-simulator",
+    "position-tracker",
+    "staff-service",
+    "staff-service-risky-version",
+    "vehicle-telemetry",
+    "webapp",
+];
+
+/// The `istio-proxy` image of a pod, classic or native sidecar.
+pub fn proxy_image(pod: &k8s_openapi::api::core::v1::Pod) -> Option<String> {
+    let spec = pod.spec.as_ref()?;
+    spec.containers
+        .iter()
+        .chain(spec.init_containers.iter().flatten())
+        .find(|c| c.name == "istio-proxy")
+        .and_then(|c| c.image.clone())
+}
+
+/// The revision in `sidecar.istio.io/status`: who injected the pod.
+pub fn injected_by(pod: &k8s_openapi::api::core::v1::Pod) -> Option<String> {
+    let status = pod.metadata.annotations.as_ref()?.get("sidecar.istio.io/status")?;
+    let status: serde_json::Value = serde_json::from_str(status).ok()?;
+    status["revision"].as_str().map(str::to_owned)
+}
+
 /// `tests/sandbox/`.
 pub fn sandbox_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("sandbox")

@@ -3,21 +3,11 @@
 //! that 1-28 still needs.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::process::{Command, Output};
 
-use kubectl_mesh_e2e::{Sandbox, stdout};
+use kubectl_mesh_e2e::{Sandbox, run, stdout};
 use serde_json::Value;
 
 const KINDS: &str = "deployments,daemonsets,services,configmaps,secrets,serviceaccounts,rolebindings,roles,poddisruptionbudgets,horizontalpodautoscalers,mutatingwebhookconfigurations,validatingwebhookconfigurations,clusterroles,clusterrolebindings";
-
-fn run(cmd: &mut Command) -> (i32, String, String) {
-    let Output { status, stdout, stderr } = cmd.output().expect("run kubectl");
-    (
-        status.code().expect("exited"),
-        String::from_utf8_lossy(&stdout).into_owned(),
-        String::from_utf8_lossy(&stderr).into_owned(),
-    )
-}
 
 /// (kind, namespace, name) → (uid, resourceVersion, istio.io/rev label) of every object
 /// of the kinds prune may delete.

@@ -1,19 +1,10 @@
 //! `kubectl mesh relabel` on the sandbox, through the real kubectl: STEP 2 of the seed's
 //! canary upgrade, its rollback (`--undo`), and the refusals that leave the cluster as it was.
 
-use std::process::{Command, Output, Stdio};
+use std::process::Stdio;
 
-use kubectl_mesh_e2e::{Sandbox, stdout};
+use kubectl_mesh_e2e::{Sandbox, run, stdout};
 use serde_json::Value;
-
-fn run(cmd: &mut Command) -> (i32, String, String) {
-    let Output { status, stdout, stderr } = cmd.output().expect("run kubectl");
-    (
-        status.code().expect("exited"),
-        String::from_utf8_lossy(&stdout).into_owned(),
-        String::from_utf8_lossy(&stderr).into_owned(),
-    )
-}
 
 fn json(sandbox: &Sandbox, args: &[&str]) -> Value {
     let text = stdout(sandbox.kubectl().args(args).args(["-o", "json"]));

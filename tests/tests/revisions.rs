@@ -1,9 +1,7 @@
 //! `kubectl mesh revisions` on the sandbox, run through the real kubectl: the seed's
 //! canary upgrade before and after the namespace is relabelled, and an in-place upgrade.
 
-use std::process::Output;
-
-use kubectl_mesh_e2e::{Sandbox, stdout};
+use kubectl_mesh_e2e::{Sandbox, run, stdout};
 use serde_json::{Value, json};
 
 /// The fleetman app: seven Deployments of one pod each in `default`.
@@ -21,15 +19,6 @@ fn revision<'a>(doc: &'a Value, name: &str) -> &'a Value {
         .iter()
         .find(|r| r["name"] == name)
         .unwrap_or_else(|| panic!("no revision {name} in {doc:#}"))
-}
-
-fn output(cmd: &mut std::process::Command) -> (i32, String, String) {
-    let Output { status, stdout, stderr } = cmd.output().expect("run kubectl");
-    (
-        status.code().expect("exited"),
-        String::from_utf8_lossy(&stdout).into_owned(),
-        String::from_utf8_lossy(&stderr).into_owned(),
-    )
 }
 
 fn app_proxies(doc: &Value) -> Vec<&Value> {
@@ -82,7 +71,7 @@ fn canary_before_and_after_the_namespace_moves_to_1_28() {
         .collect();
     assert_eq!(codes, ["GatewayVersion", "GatewayVersion"]);
 
-    let (code, table, stderr) = output(sandbox.plugin("revisions").arg("--check"));
+    let (code, table, stderr) = run(sandbox.plugin("revisions").arg("--check"));
     assert_eq!(code, 0, "nothing is out of date yet: {stderr}");
     assert!(table.contains("All 9 proxies are up to date."), "{table}");
     println!("canary, before relabel:\n{table}");
@@ -114,18 +103,18 @@ fn canary_before_and_after_the_namespace_moves_to_1_28() {
     }
 
     // --check: the documented exit code, through kubectl unchanged, with the table still printed.
-    let (code, table, stderr) = output(sandbox.plugin("revisions").arg("--check"));
+    let (code, table, stderr) = run(sandbox.plugin("revisions").arg("--check"));
     assert_eq!(code, 3, "{stderr}");
     assert!(
         table.contains("7 of 9 proxies are out of date: restart them with `kubectl mesh roll --one-at-a-time`."),
         "{table}"
     );
     println!("canary, after relabel:\n{table}");
-    let (code, json_text, _) = output(sandbox.plugin("revisions").args(["--check", "-o", "json"]));
+    let (code, json_text, _) = run(sandbox.plugin("revisions").args(["--check", "-o", "json"]));
     assert_eq!(code, 3);
     assert!(serde_json::from_str::<Value>(&json_text).is_ok(), "{json_text}");
 
-    let (code, proxies, _) = output(sandbox.plugin("revisions").args(["--proxies", "-n", "default"]));
+    let (code, proxies, _) = run(sandbox.plugin("revisions").args(["--proxies", "-n", "default"]));
     assert_eq!(code, 0);
     let stale_rows = proxies
         .lines()
@@ -166,7 +155,7 @@ fn inplace_app_proxies_are_out_of_date_by_version() {
         );
     }
 
-    let (code, table, stderr) = output(sandbox.plugin("revisions").arg("--check"));
+    let (code, table, stderr) = run(sandbox.plugin("revisions").arg("--check"));
     assert_eq!(code, 3, "{stderr}");
     assert!(table.contains("7 of "), "{table}");
     println!("inplace:\n{table}");
@@ -175,7 +164,7 @@ fn inplace_app_proxies_are_out_of_date_by_version() {
 #[test]
 fn a_namespace_that_does_not_exist_is_a_usage_error() {
     let sandbox = Sandbox::fresh("canary");
-    let (code, out, stderr) = output(sandbox.plugin("revisions").args(["-n", "no-such-namespace"]));
+    let (code, out, stderr) = run(sandbox.plugin("revisions").args(["-n", "no-such-namespace"]));
     assert_eq!(code, 2, "{out}");
     assert!(stderr.contains("namespace \"no-such-namespace\" not found"), "{stderr}");
 }

@@ -3,33 +3,14 @@
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Api, ListParams};
-use kubectl_mesh_e2e::{Sandbox, stdout};
+use kubectl_mesh_e2e::{APPS, Sandbox, injected_by, proxy_image, run, stdout};
 use serde_json::Value;
-
-const APPS: [&str; 7] = [
-    "api-gateway",
-    "position-simulator",
-    "position-tracker",
-    "staff-service",
-    "staff-service-risky-version",
-    "vehicle-telemetry",
-    "webapp",
-];
-
-fn run(cmd: &mut Command) -> (i32, String, String) {
-    let Output { status, stdout, stderr } = cmd.output().unwrap_or_else(|e| panic!("run {cmd:?}: {e}"));
-    (
-        status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&stdout).into_owned(),
-        String::from_utf8_lossy(&stderr).into_owned(),
-    )
-}
 
 /// `kubectl mesh roll ARGS -o json`: exit code and the summary document.
 fn roll_json(sandbox: &Sandbox, args: &[&str]) -> (i32, Value, String) {
@@ -45,21 +26,6 @@ fn relabel(sandbox: &Sandbox, ns: &str, rev: &str) {
             .kubectl()
             .args(["label", "namespace", ns, &format!("istio.io/rev={rev}"), "--overwrite"]),
     );
-}
-
-fn proxy_image(pod: &Pod) -> Option<String> {
-    let spec = pod.spec.as_ref()?;
-    spec.containers
-        .iter()
-        .chain(spec.init_containers.iter().flatten())
-        .find(|c| c.name == "istio-proxy")
-        .and_then(|c| c.image.clone())
-}
-
-fn injected_by(pod: &Pod) -> Option<String> {
-    let status = pod.metadata.annotations.as_ref()?.get("sidecar.istio.io/status")?;
-    let status: Value = serde_json::from_str(status).ok()?;
-    status["revision"].as_str().map(str::to_owned)
 }
 
 async fn pods(sandbox: &Sandbox, ns: &str) -> Vec<Pod> {

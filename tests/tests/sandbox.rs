@@ -3,33 +3,7 @@
 
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Api, ListParams};
-use kubectl_mesh_e2e::{Sandbox, stdout};
-
-const APPS: [&str; 7] = [
-    "api-gateway",
-    "position-simulator",
-    "position-tracker",
-    "staff-service",
-    "staff-service-risky-version",
-    "vehicle-telemetry",
-    "webapp",
-];
-
-fn proxy_image(pod: &Pod) -> Option<String> {
-    let spec = pod.spec.as_ref()?;
-    spec.containers
-        .iter()
-        .chain(spec.init_containers.iter().flatten())
-        .find(|c| c.name == "istio-proxy")
-        .and_then(|c| c.image.clone())
-}
-
-/// The revision in `sidecar.istio.io/status`: who injected the pod.
-fn injected_by(pod: &Pod) -> Option<String> {
-    let status = pod.metadata.annotations.as_ref()?.get("sidecar.istio.io/status")?;
-    let status: serde_json::Value = serde_json::from_str(status).ok()?;
-    status["revision"].as_str().map(str::to_owned)
-}
+use kubectl_mesh_e2e::{APPS, Sandbox, injected_by, proxy_image, stdout};
 
 fn ready(pod: &Pod) -> bool {
     let status = pod.status.as_ref();
