@@ -17,6 +17,63 @@ use crate::model::{ControlPlane, Mesh, NamespaceBinding, Proxy, ReplicaSetOwners
 /// Pods and ReplicaSets are read this many per request.
 pub const PAGE_SIZE: u32 = 500;
 
+/// A paged list call's pages, by continue token, [`PAGE_SIZE`] items a page:
+///
+/// ```ignore
+/// let mut pages = Pages::new(ListParams::default());
+/// while let Some(params) = pages.next() {
+///     let page = api.list(params).await?;
+///     pages.advance(page.metadata.continue_.as_deref());
+///     // use page.items
+/// }
+/// ```
+pub struct Pages {
+    params: ListParams,
+    done: bool,
+}
+
+impl Pages {
+    pub fn new(params: ListParams) -> Pages {
+        Pages {
+            params: params.limit(PAGE_SIZE),
+            done: false,
+        }
+    }
+
+    /// The parameters of the next request, `None` after the last page.
+    pub fn next(&self) -> Option<&ListParams> {
+        (!self.done).then_some(&self.params)
+    }
+
+    /// Record a page's continue token: an empty or absent one ends the list.
+    pub fn advance(&mut self, continue_token: Option<&str>) {
+        match continue_token.filter(|t| !t.is_empty()) {
+            Some(token) => self.params = self.params.clone().continue_token(token),
+            None => self.done = true,
+        }
+    }
+}
+
+/// Every object a list call returns, read page by page. `what` names the list for error
+/// messages (`pods in all namespaces`); the label selector is added to it.
+pub async fn list_all<K>(conn: &Connection, api: &Api<K>, params: ListParams, what: &str) -> Result<Vec<K>>
+where
+    K: kube::Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+{
+    let action = match &params.label_selector {
+        Some(s) => format!("list {what} (selector {s})"),
+        None => format!("list {what}"),
+    };
+    let mut pages = Pages::new(params);
+    let mut out = Vec::new();
+    while let Some(params) = pages.next() {
+        let page = api.list(params).await.map_err(|e| api_error(e, &conn.url, &action))?;
+        pages.advance(page.metadata.continue_.as_deref());
+        out.extend(page.items);
+    }
+    Ok(out)
+}
+
 /// The control-plane objects, which are always read cluster-wide (few and small).
 pub async fn read_control_plane(conn: &Connection) -> Result<ControlPlane> {
     let c = &conn.client;
@@ -56,7 +113,7 @@ pub async fn read_namespaces(conn: &Connection, scope: &Scope, cp: &ControlPlane
 }
 
 /// The namespaces in scope; a named namespace that does not exist is a usage error.
-async fn list_namespaces(conn: &Connection, scope: &Scope) -> Result<Vec<Namespace>> {
+pub async fn list_namespaces(conn: &Connection, scope: &Scope) -> Result<Vec<Namespace>> {
     let api = Api::<Namespace>::all(conn.client.clone());
     let list = api
         .list(&ListParams::default())
@@ -81,22 +138,19 @@ async fn list_namespaces(conn: &Connection, scope: &Scope) -> Result<Vec<Namespa
 async fn read_replicaset_owners(conn: &Connection, scope: &Scope) -> Result<ReplicaSetOwners> {
     let mut owners = ReplicaSetOwners::new();
     for api in apis::<ReplicaSet>(conn, scope) {
-        let mut params = ListParams::default().limit(PAGE_SIZE);
-        loop {
+        let mut pages = Pages::new(ListParams::default());
+        while let Some(params) = pages.next() {
             let page = api
-                .list_metadata(&params)
+                .list_metadata(params)
                 .await
                 .map_err(|e| api_error(e, &conn.url, "list replicasets"))?;
+            pages.advance(page.metadata.continue_.as_deref());
             for rs in page.items {
                 let key = (
                     rs.metadata.namespace.clone().unwrap_or_default(),
                     rs.metadata.name.clone().unwrap_or_default(),
                 );
                 owners.insert(key, replicaset_owner(&rs.metadata.owner_references));
-            }
-            match page.metadata.continue_.filter(|t| !t.is_empty()) {
-                Some(token) => params = params.continue_token(&token),
-                None => break,
             }
         }
     }
@@ -134,16 +188,16 @@ pub async fn read_proxies(conn: &Connection, scope: &Scope) -> Result<Vec<Proxy>
 }
 
 /// Fetch the raw pages of the pod list one after another by continue token.
-async fn fetch_pod_pages(conn: &Connection, scope: &Scope, pages: tokio::sync::mpsc::Sender<String>) -> Result<()> {
+async fn fetch_pod_pages(conn: &Connection, scope: &Scope, decoded: tokio::sync::mpsc::Sender<String>) -> Result<()> {
     let paths: Vec<String> = match scope {
         Scope::All => vec!["/api/v1/pods".into()],
         Scope::Namespaces(names) => names.iter().map(|n| format!("/api/v1/namespaces/{n}/pods")).collect(),
     };
     for path in paths {
-        let mut params = ListParams::default().limit(PAGE_SIZE);
-        loop {
+        let mut pages = Pages::new(ListParams::default());
+        while let Some(params) = pages.next() {
             let request = kube::core::Request::new(&path)
-                .list(&params)
+                .list(params)
                 .map_err(|e| anyhow::anyhow!("cannot build the pod list request: {e}"))?;
             let text = conn
                 .client
@@ -153,13 +207,10 @@ async fn fetch_pod_pages(conn: &Connection, scope: &Scope, pages: tokio::sync::m
             // Only the list's metadata is decoded here; the items are skipped.
             let head: slim::ListHead =
                 serde_json::from_str(&text).map_err(|e| anyhow::anyhow!("unexpected pod list: {e}"))?;
-            if pages.send(text).await.is_err() {
+            pages.advance(head.metadata.continue_.as_deref());
+            if decoded.send(text).await.is_err() {
                 // The decoder stopped on an error, which it reports.
                 return Ok(());
-            }
-            match head.metadata.continue_.filter(|t| !t.is_empty()) {
-                Some(token) => params = params.continue_token(&token),
-                None => break,
             }
         }
     }
@@ -177,18 +228,18 @@ mod slim {
     use crate::model::labels::PROXY_CONTAINER;
 
     #[derive(Deserialize)]
-    pub struct ListHead {
-        pub metadata: ListMeta,
+    pub(super) struct ListHead {
+        pub(super) metadata: ListMeta,
     }
 
     #[derive(Deserialize)]
-    pub struct PodList {
+    pub(super) struct PodList {
         #[serde(default)]
-        pub items: Vec<Pod>,
+        pub(super) items: Vec<Pod>,
     }
 
     #[derive(Deserialize)]
-    pub struct Pod {
+    pub(super) struct Pod {
         metadata: Meta,
         spec: Option<Spec>,
         status: Option<Status>,
@@ -225,7 +276,7 @@ mod slim {
     }
 
     impl Pod {
-        pub fn has_proxy(&self) -> bool {
+        pub(super) fn has_proxy(&self) -> bool {
             self.spec.as_ref().is_some_and(|s| {
                 s.containers
                     .iter()
@@ -235,7 +286,7 @@ mod slim {
         }
 
         /// A Pod with just these fields, for [`crate::model::Proxy::from_pod`].
-        pub fn into_pod(self) -> core::Pod {
+        pub(super) fn into_pod(self) -> core::Pod {
             let container = |c: Container| core::Container {
                 name: c.name,
                 image: c.image,

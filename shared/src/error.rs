@@ -1,7 +1,5 @@
 //! Errors every plugin can report, and the exit codes scripts can rely on.
 
-use std::fmt;
-
 /// Exit codes shared by every `kubectl mesh` step. Documented in README.md; never renumber.
 pub mod exit {
     /// Success: the step did what was asked (or found nothing to do).
@@ -67,29 +65,9 @@ impl Error {
             _ => exit::ERROR,
         }
     }
-
-    /// The HTTP status code of an API error, if this is one.
-    pub fn status_code(&self) -> Option<u16> {
-        match self {
-            Error::Unauthorized { .. } => Some(401),
-            Error::Forbidden { .. } => Some(403),
-            Error::Api { code, .. } => Some(*code),
-            _ => None,
-        }
-    }
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
-
-/// What a call was trying to do, for error messages: `list pods in namespace "default"`.
-#[derive(Debug, Clone)]
-pub struct Action(pub String);
-
-impl fmt::Display for Action {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
 
 /// Turn a kube error into one that names the server, the verb and the resource.
 pub fn api_error(err: kube::Error, url: &str, action: impl Into<String>) -> Error {

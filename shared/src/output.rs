@@ -3,7 +3,7 @@
 use std::io::IsTerminal;
 
 use comfy_table::{ContentArrangement, Table, presets};
-use owo_colors::OwoColorize;
+use owo_colors::{OwoColorize, Style};
 use serde::Serialize;
 
 /// Version of the `-o json|yaml` documents. Bumped only on an incompatible change;
@@ -60,40 +60,114 @@ pub struct Paint {
 }
 
 impl Paint {
-    pub fn good(&self, s: &str) -> String {
+    fn apply(self, s: &str, style: Style) -> String {
         if self.enabled {
-            s.green().to_string()
+            s.style(style).to_string()
         } else {
             s.to_string()
         }
     }
-    pub fn bad(&self, s: &str) -> String {
-        if self.enabled {
-            s.red().bold().to_string()
-        } else {
-            s.to_string()
+    pub fn good(self, s: &str) -> String {
+        self.apply(s, Style::new().green())
+    }
+    pub fn bad(self, s: &str) -> String {
+        self.apply(s, Style::new().red().bold())
+    }
+    pub fn warn(self, s: &str) -> String {
+        self.apply(s, Style::new().yellow())
+    }
+    pub fn dim(self, s: &str) -> String {
+        self.apply(s, Style::new().dimmed())
+    }
+    pub fn bold(self, s: &str) -> String {
+        self.apply(s, Style::new().bold())
+    }
+}
+
+/// kubectl's `--dry-run` values, for every step that changes the cluster.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum DryRun {
+    /// Change the cluster
+    #[default]
+    None,
+    /// Print what would change; send nothing
+    Client,
+    /// Send the changes with the API server's dryRun: validated, not persisted
+    Server,
+}
+
+impl DryRun {
+    /// Anything but `none`: nothing is persisted.
+    pub fn is_dry(self) -> bool {
+        self != DryRun::None
+    }
+
+    /// Whether requests go to the API server (`none` and `server`).
+    pub fn sends(self) -> bool {
+        self != DryRun::Client
+    }
+
+    /// The `dryRun=All` query flag for write calls.
+    pub fn server(self) -> bool {
+        self == DryRun::Server
+    }
+
+    /// `" (dry run)"` / `" (server dry run)"` after what would have been done, as kubectl
+    /// prints it.
+    pub fn suffix(self) -> &'static str {
+        match self {
+            DryRun::None => "",
+            DryRun::Client => " (dry run)",
+            DryRun::Server => " (server dry run)",
         }
     }
-    pub fn warn(&self, s: &str) -> String {
-        if self.enabled {
-            s.yellow().to_string()
-        } else {
-            s.to_string()
+}
+
+/// `--dry-run[=none|client|server]`, flattened into every step that changes the cluster.
+/// A bare `--dry-run` means `client`, as in kubectl.
+#[derive(Debug, Clone, Copy, Default, clap::Args)]
+pub struct DryRunArgs {
+    /// Only print (client) or only validate on the server (server) what would change
+    #[arg(long = "dry-run", value_enum, value_name = "none|client|server", num_args = 0..=1, require_equals = true, default_missing_value = "client", default_value = "none")]
+    pub dry_run: DryRun,
+}
+
+/// The one shape of every `-o json|yaml` document: `schemaVersion`, `kind`, `dryRun` (for
+/// steps that change the cluster), then the step's own fields.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Envelope<T: Serialize> {
+    pub schema_version: u32,
+    pub kind: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dry_run: Option<DryRun>,
+    #[serde(flatten)]
+    pub body: T,
+}
+
+impl<T: Serialize> Envelope<T> {
+    /// A read-only step's document (no `dryRun`).
+    pub fn new(kind: &'static str, body: T) -> Self {
+        Envelope {
+            schema_version: SCHEMA_VERSION,
+            kind,
+            dry_run: None,
+            body,
         }
     }
-    pub fn dim(&self, s: &str) -> String {
-        if self.enabled {
-            s.dimmed().to_string()
-        } else {
-            s.to_string()
+
+    /// A document of a step that changes the cluster.
+    pub fn with_dry_run(kind: &'static str, dry_run: DryRun, body: T) -> Self {
+        Envelope {
+            dry_run: Some(dry_run),
+            ..Envelope::new(kind, body)
         }
     }
-    pub fn bold(&self, s: &str) -> String {
-        if self.enabled {
-            s.bold().to_string()
-        } else {
-            s.to_string()
-        }
+
+    /// Print as JSON or YAML.
+    pub fn print(&self, format: Format) -> crate::Result<()> {
+        print_document(format, self)
     }
 }
 
@@ -136,6 +210,29 @@ mod tests {
         }
         assert!(!colour_wanted(false, false));
         assert!(!colour_wanted(true, true));
+    }
+
+    #[test]
+    fn envelope_comes_first_and_flattens_the_body() {
+        #[derive(Serialize)]
+        struct Body {
+            revision: &'static str,
+        }
+        let doc = Envelope::with_dry_run("MeshPrune", DryRun::Server, Body { revision: "1-27" });
+        let json = serde_json::to_string(&doc).unwrap();
+        assert_eq!(
+            json,
+            r#"{"schemaVersion":1,"kind":"MeshPrune","dryRun":"server","revision":"1-27"}"#
+        );
+        let read_only = serde_json::to_value(Envelope::new("MeshRevisions", Body { revision: "x" })).unwrap();
+        assert!(read_only.get("dryRun").is_none());
+    }
+
+    #[test]
+    fn dry_run_words_read_like_kubectl() {
+        assert_eq!(DryRun::Client.suffix(), " (dry run)");
+        assert!(!DryRun::Client.sends() && DryRun::Server.sends() && DryRun::None.sends());
+        assert!(DryRun::Server.server() && DryRun::Server.is_dry() && !DryRun::None.is_dry());
     }
 
     #[test]

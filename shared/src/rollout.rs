@@ -24,12 +24,6 @@ pub enum Status {
     Failed(String),
 }
 
-impl Status {
-    pub fn is_done(&self) -> bool {
-        matches!(self, Status::Done)
-    }
-}
-
 /// New replicas ready out of those wanted, for a progress display.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
 pub struct Progress {

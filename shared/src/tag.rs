@@ -90,7 +90,7 @@ fn requirement(key: &str, operator: &str, values: &[&str]) -> LabelSelectorRequi
     LabelSelectorRequirement {
         key: key.to_string(),
         operator: operator.to_string(),
-        values: (!values.is_empty()).then(|| values.iter().map(|v| v.to_string()).collect()),
+        values: (!values.is_empty()).then(|| values.iter().map(ToString::to_string).collect()),
     }
 }
 

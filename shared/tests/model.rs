@@ -1,13 +1,14 @@
 //! The Istio model read from realistic API objects (istio-facts.md §1–§4): given a
 //! cluster in this state, the model sees these revisions, bindings and proxies.
 
+#[allow(unreachable_pub)] // helpers shared by test files; each file uses some
 mod common;
 
 use std::collections::BTreeSet;
 
 use common::{CANARY, INPLACE, Objects, load};
-use mesh::model::mesh::{expected_revision, staleness};
-use mesh::model::{Injection, Proxy, ReplicaSetOwners, Staleness, Target, Workload};
+use shared::model::mesh::{expected_revision, out_of_date_reasons};
+use shared::model::{Injection, OutOfDateReason, Proxy, ReplicaSetOwners, Target, Workload};
 
 fn workload(kind: &str, name: &str) -> Workload {
     Workload {
@@ -379,14 +380,14 @@ fn canary_cluster_as_found_only_the_moved_tag_leaves_proxies_behind() {
     let stale: Vec<_> = mesh
         .proxies
         .iter()
-        .filter(|p| p.is_stale())
+        .filter(|p| p.is_out_of_date())
         .map(|p| format!("{}/{}", p.proxy.namespace, p.proxy.pod))
         .collect();
     assert_eq!(
         stale,
         ["payments/ledger-5c9f7d8b6-b2x8q", "payments/ledger-5c9f7d8b6-m4k7z"]
     );
-    assert_eq!(mesh.stale_count(), 2);
+    assert_eq!(mesh.out_of_date_count(), 2);
     let ledger = mesh
         .proxies
         .iter()
@@ -395,7 +396,7 @@ fn canary_cluster_as_found_only_the_moved_tag_leaves_proxies_behind() {
     assert_eq!(ledger.expected_revision.as_deref(), Some("1-28"));
     assert_eq!(
         ledger.out_of_date,
-        [Staleness::Revision {
+        [OutOfDateReason::Revision {
             injected: Some("1-27".into()),
             expected: "1-28".into()
         }]
@@ -433,7 +434,7 @@ fn canary_cluster_as_found_only_the_moved_tag_leaves_proxies_behind() {
         .iter()
         .find(|p| p.proxy.pod == "vehicle-telemetry-64bb8b49-zwvv7")
         .unwrap();
-    assert!(!telemetry.is_stale(), "{:?}", telemetry.out_of_date);
+    assert!(!telemetry.is_out_of_date(), "{:?}", telemetry.out_of_date);
 
     assert_eq!(
         mesh.versions_of("1-27").into_iter().collect::<Vec<_>>(),
@@ -461,7 +462,7 @@ fn canary_relabel_makes_every_proxy_of_the_namespace_out_of_date() {
     let stale_default: Vec<_> = mesh
         .proxies
         .iter()
-        .filter(|p| p.proxy.namespace == "default" && p.is_stale())
+        .filter(|p| p.proxy.namespace == "default" && p.is_out_of_date())
         .map(|p| p.proxy.pod.as_str())
         .collect();
     assert_eq!(
@@ -476,7 +477,7 @@ fn canary_relabel_makes_every_proxy_of_the_namespace_out_of_date() {
     for p in mesh.proxies.iter().filter(|p| p.proxy.namespace == "default") {
         assert_eq!(
             p.out_of_date,
-            [Staleness::Revision {
+            [OutOfDateReason::Revision {
                 injected: Some("1-27".into()),
                 expected: "1-28".into()
             }],
@@ -484,14 +485,14 @@ fn canary_relabel_makes_every_proxy_of_the_namespace_out_of_date() {
             p.proxy.pod
         );
     }
-    assert_eq!(mesh.stale_count(), 6);
+    assert_eq!(mesh.out_of_date_count(), 6);
     // The completed Job pod keeps its old revision and is never out of date.
     assert_eq!(mesh.terminal.len(), 1);
     assert!(mesh.proxies.iter().all(|p| p.proxy.pod != "db-migrate-29112020-x8k2w"));
-    assert!(staleness(&mesh.terminal[0], Some("1-28"), &mesh.control_plane).is_empty());
+    assert!(out_of_date_reasons(&mesh.terminal[0], Some("1-28"), &mesh.control_plane).is_empty());
 
     // Grouped by workload, sorted by namespace, kind, name.
-    let stale = mesh.stale_workloads();
+    let stale = mesh.out_of_date_workloads();
     let order: Vec<_> = stale
         .iter()
         .map(|w| format!("{}/{}", w.namespace, w.workload))
@@ -507,7 +508,7 @@ fn canary_relabel_makes_every_proxy_of_the_namespace_out_of_date() {
         ]
     );
     let ledger = stale.last().unwrap();
-    assert_eq!((ledger.pods, ledger.stale_pods), (2, 2));
+    assert_eq!((ledger.pods, ledger.out_of_date_pods), (2, 2));
     assert!(!ledger.gateway);
     for w in &stale {
         assert_eq!(w.from_revisions, BTreeSet::from(["1-27".to_string()]), "{}", w.workload);
@@ -539,7 +540,7 @@ fn in_place_upgrade_leaves_older_proxies_of_the_same_revision_behind() {
         assert_eq!(p.expected_revision.as_deref(), Some("default"));
         assert_eq!(
             p.out_of_date,
-            [Staleness::Version {
+            [OutOfDateReason::Version {
                 version: "1.27.4".into(),
                 control_plane: "1.28.3".into()
             }],
@@ -551,10 +552,10 @@ fn in_place_upgrade_leaves_older_proxies_of_the_same_revision_behind() {
         );
     }
     assert!(state("position-tracker-676dd958cf-hsrp6").proxy.native);
-    assert!(!state("webapp-5f8c9d7b4-t6w2n").is_stale());
-    assert!(!state("istio-ingressgateway-6c8d9f7b5-r8v4k").is_stale());
+    assert!(!state("webapp-5f8c9d7b4-t6w2n").is_out_of_date());
+    assert!(!state("istio-ingressgateway-6c8d9f7b5-r8v4k").is_out_of_date());
 
-    let stale = mesh.stale_workloads();
+    let stale = mesh.out_of_date_workloads();
     assert_eq!(
         stale.iter().map(|w| w.workload.name.as_str()).collect::<Vec<_>>(),
         ["api-gateway", "position-tracker"]
@@ -574,14 +575,14 @@ fn a_proxy_image_override_is_never_out_of_date_by_version() {
     );
     let p = Proxy::from_pod(&pod, &objects.replicaset_owners()).unwrap();
     let cp = objects.control_plane();
-    assert!(staleness(&p, Some("default"), &cp).is_empty());
+    assert!(out_of_date_reasons(&p, Some("default"), &cp).is_empty());
     // Without the override the same image is out of date.
     let plain = Proxy {
         image_override: false,
         version: Some("1.27.4".into()),
         ..p
     };
-    assert_eq!(staleness(&plain, Some("default"), &cp).len(), 1);
+    assert_eq!(out_of_date_reasons(&plain, Some("default"), &cp).len(), 1);
 }
 
 #[test]
@@ -610,7 +611,7 @@ fn uninstalling_a_revision_still_in_use_leaves_proxies_without_control_plane() {
     assert_eq!(api.expected_revision, None);
     assert_eq!(
         api.out_of_date,
-        [Staleness::NoControlPlane {
+        [OutOfDateReason::NoControlPlane {
             revision: "1-27".into()
         }]
     );
@@ -620,7 +621,7 @@ fn uninstalling_a_revision_still_in_use_leaves_proxies_without_control_plane() {
         .iter()
         .find(|p| p.proxy.pod == "ledger-5c9f7d8b6-b2x8q")
         .unwrap();
-    assert!(matches!(ledger.out_of_date[..], [Staleness::Revision { .. }]));
+    assert!(matches!(ledger.out_of_date[..], [OutOfDateReason::Revision { .. }]));
 }
 
 #[test]

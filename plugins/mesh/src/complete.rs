@@ -10,7 +10,7 @@
 use std::fmt;
 
 use clap::{Arg, ArgAction, Command, ValueHint};
-use mesh::ConnectArgs;
+use shared::ConnectArgs;
 
 /// Cobra's ShellCompDirective bits used here.
 pub mod directive {

@@ -15,7 +15,7 @@ use std::path::Path;
 use std::process::{Command as Process, ExitCode};
 
 use clap::{Arg, Command, CommandFactory};
-use mesh::exit;
+use shared::exit;
 
 use steps::{Found, STEPS, Step};
 
@@ -33,7 +33,7 @@ pub fn command() -> Command {
     ];
     let mut root = Command::new("kubectl-mesh")
         .bin_name("kubectl-mesh")
-        .version(mesh::VERSION)
+        .version(shared::VERSION)
         .about("Carry a live cluster through an Istio upgrade, one step at a time")
         .subcommand_required(false);
     for step in STEPS {
@@ -79,7 +79,7 @@ pub fn main(args: Vec<OsString>) -> ExitCode {
             }
         },
         Some("-V" | "--version") => {
-            println!("kubectl-mesh {}", mesh::VERSION);
+            println!("kubectl-mesh {}", shared::VERSION);
             ExitCode::SUCCESS
         }
         Some("version") => versions(),
@@ -208,11 +208,11 @@ fn versions() -> ExitCode {
     println!(
         "{:<24} {:<28} {}",
         "kubectl-mesh",
-        mesh::VERSION,
+        shared::VERSION,
         me.map(|p| p.display().to_string()).unwrap_or_default()
     );
     let mut complete = true;
-    let mut commits = vec![mesh::VERSION.to_string()];
+    let mut commits = vec![shared::VERSION.to_string()];
     for step in STEPS {
         let binary = step.binary();
         let Some(found) = steps::locate(&binary) else {

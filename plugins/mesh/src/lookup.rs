@@ -7,7 +7,7 @@ use std::time::Duration;
 use k8s_openapi::api::core::v1::Namespace;
 use kube::api::{Api, ListParams};
 use kube::config::Kubeconfig;
-use mesh::ConnectArgs;
+use shared::ConnectArgs;
 
 use crate::complete::{Candidate, Lookup};
 
@@ -31,7 +31,7 @@ impl Lookup for Cluster {
     fn revisions(&self, connect: &ConnectArgs) -> Vec<Candidate> {
         within(async {
             let conn = connect.connect().await.ok()?;
-            let cp = mesh::collect::read_control_plane(&conn).await.ok()?;
+            let cp = shared::collect::read_control_plane(&conn).await.ok()?;
             let mut out: Vec<Candidate> = cp
                 .revisions
                 .values()

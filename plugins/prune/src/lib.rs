@@ -10,10 +10,10 @@ use clap::Parser;
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Api, ApiResource, DeleteParams, DynamicObject, GroupVersionKind, ListParams, Preconditions, TypeMeta};
 use kube::runtime::wait::{await_condition, conditions};
-use mesh::model::Mesh;
-use mesh::output::{Format, OutputArgs};
-use mesh::{ConnectArgs, Connection, Scope, collect, error::api_error, exit};
 use serde::Serialize;
+use shared::model::Mesh;
+use shared::output::{Format, OutputArgs};
+use shared::{ConnectArgs, Connection, Scope, collect, error::api_error, exit};
 
 use plan::{Item, Kind, LivePod, Plan};
 
@@ -44,7 +44,7 @@ Examples:
   kubectl mesh prune 1-27 --yes -o json";
 
 #[derive(Debug, Parser)]
-#[command(name = "kubectl-mesh-prune", bin_name = "kubectl mesh prune", version = mesh::VERSION, about = ABOUT, after_help = AFTER)]
+#[command(name = "kubectl-mesh-prune", bin_name = "kubectl mesh prune", version = shared::VERSION, about = ABOUT, after_help = AFTER)]
 pub struct Args {
     /// The revision to remove (required: there is no default and no "all")
     #[arg(value_name = "REVISION")]
@@ -56,7 +56,7 @@ pub struct Args {
     #[arg(long)]
     pub dry_run: bool,
     /// How long to wait for each object to be gone
-    #[arg(long, value_name = "DURATION", default_value = "2m", value_parser = mesh::connect::parse_duration)]
+    #[arg(long, value_name = "DURATION", default_value = "2m", value_parser = shared::connect::parse_duration)]
     pub timeout: Duration,
     #[command(flatten)]
     pub output: OutputArgs,
@@ -93,7 +93,7 @@ fn resource(k: &Kind) -> ApiResource {
 }
 
 /// Everything the revision's label selector selects, of every kind istioctl deletes.
-async fn read_selected(conn: &Connection, revision: &str) -> mesh::Result<Vec<DynamicObject>> {
+async fn read_selected(conn: &Connection, revision: &str) -> shared::Result<Vec<DynamicObject>> {
     let params = ListParams::default().labels(&plan::selector(revision));
     let mut out = vec![];
     for k in plan::kinds() {
@@ -121,7 +121,7 @@ async fn read_selected(conn: &Connection, revision: &str) -> mesh::Result<Vec<Dy
     Ok(out)
 }
 
-async fn read_pods(conn: &Connection) -> mesh::Result<Vec<LivePod>> {
+async fn read_pods(conn: &Connection) -> shared::Result<Vec<LivePod>> {
     let api = Api::<Pod>::all(conn.client.clone());
     let mut params = ListParams::default().limit(collect::PAGE_SIZE);
     let mut out = vec![];
@@ -139,17 +139,17 @@ async fn read_pods(conn: &Connection) -> mesh::Result<Vec<LivePod>> {
     Ok(out)
 }
 
-pub async fn run(args: Args) -> mesh::Result<u8> {
+pub async fn run(args: Args) -> shared::Result<u8> {
     let revision = args.revision.trim().to_string();
     if revision.is_empty() {
-        return Err(mesh::Error::Usage(
+        return Err(shared::Error::Usage(
             "the revision to prune is required, e.g. `kubectl mesh prune 1-27`".into(),
         ));
     }
     let conn = args.connect.connect().await?;
     let cp = collect::read_control_plane(&conn).await?;
     if let Some(t) = cp.tags.get(&revision) {
-        return Err(mesh::Error::Usage(format!(
+        return Err(shared::Error::Usage(format!(
             "{revision} is a revision tag (pointing to {}), not a revision; prune takes a revision, see `kubectl mesh revisions`",
             t.revision
         )));
@@ -163,7 +163,7 @@ pub async fn run(args: Args) -> mesh::Result<u8> {
     // but what is left of it is still selected: finish the job.
     if !cp.revisions.contains_key(&revision) && selected.is_empty() {
         let known: Vec<_> = cp.revisions.keys().map(String::as_str).collect();
-        return Err(mesh::Error::Usage(format!(
+        return Err(shared::Error::Usage(format!(
             "revision {revision} not found: no object is labelled istio.io/rev={revision} (revisions: {}); see `kubectl mesh revisions`",
             if known.is_empty() {
                 "none".to_string()
@@ -187,7 +187,7 @@ pub async fn run(args: Args) -> mesh::Result<u8> {
         for u in &plan.users {
             msg.push_str(&format!("\n  - {}\n      → {}", u.what, u.fix));
         }
-        return Err(mesh::Error::Refused(msg));
+        return Err(shared::Error::Refused(msg));
     }
     if plan.delete.is_empty() {
         if machine {
@@ -212,7 +212,7 @@ pub async fn run(args: Args) -> mesh::Result<u8> {
     }
     if !args.yes {
         if !std::io::stdin().is_terminal() {
-            return Err(mesh::Error::Refused(format!(
+            return Err(shared::Error::Refused(format!(
                 "no terminal to confirm on: pass --yes to delete these {} objects (or --dry-run to see the plan)",
                 plan.delete.len()
             )));
@@ -225,7 +225,7 @@ pub async fn run(args: Args) -> mesh::Result<u8> {
         let mut answer = String::new();
         let _ = std::io::stdin().lock().read_line(&mut answer);
         if !matches!(answer.trim(), "y" | "Y" | "yes" | "YES" | "Yes") {
-            return Err(mesh::Error::Refused("not confirmed; nothing was deleted".into()));
+            return Err(shared::Error::Refused("not confirmed; nothing was deleted".into()));
         }
     }
 
@@ -325,11 +325,11 @@ fn print_doc(
     status: &'static str,
     plan: &Plan,
     results: Vec<Deleted>,
-) -> mesh::Result<()> {
-    mesh::output::print_document(
+) -> shared::Result<()> {
+    shared::output::print_document(
         format,
         &Document {
-            schema_version: mesh::output::SCHEMA_VERSION,
+            schema_version: shared::output::SCHEMA_VERSION,
             dry_run,
             status,
             plan,
@@ -339,8 +339,8 @@ fn print_doc(
 }
 
 /// The plan as a table: what is deleted, what is kept and why.
-pub fn render_plan(plan: &Plan, paint: mesh::output::Paint) -> String {
-    let mut t = mesh::output::table(&["action", "kind", "namespace", "name", "reason"]);
+pub fn render_plan(plan: &Plan, paint: shared::output::Paint) -> String {
+    let mut t = shared::output::table(&["action", "kind", "namespace", "name", "reason"]);
     for d in &plan.delete {
         t.add_row(vec![
             paint.bad("delete"),
@@ -368,7 +368,7 @@ pub fn render_plan(plan: &Plan, paint: mesh::output::Paint) -> String {
         plan.keep.len()
     );
     if plan.delete.len() + plan.keep.len() > 0 {
-        out.push_str(&mesh::output::render(&t));
+        out.push_str(&shared::output::render(&t));
         out.push('\n');
     }
     out

@@ -1,3 +1,3 @@
 fn main() -> std::process::ExitCode {
-    mesh::cli::main("kubectl mesh prune", kubectl_mesh_prune::run)
+    shared::cli::main("kubectl mesh prune", kubectl_mesh_prune::run)
 }

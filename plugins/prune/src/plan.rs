@@ -5,9 +5,9 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::DynamicObject;
-use mesh::model::{ControlPlane, Mesh, labels};
 use serde::Serialize;
 use serde_json::Value;
+use shared::model::{ControlPlane, Mesh, labels};
 
 /// The components `istioctl uninstall --revision` selects (operator/pkg/uninstall/prune.go).
 pub const COMPONENTS: [&str; 5] = ["Pilot", "IngressGateways", "EgressGateways", "Cni", "Ztunnel"];
@@ -305,7 +305,7 @@ pub fn users(revision: &str, mesh: &Mesh, pods: &[LivePod], own_workloads: &[&Dy
             let following: Vec<&str> = mesh
                 .namespaces
                 .values()
-                .filter(|n| matches!(&n.injection, mesh::model::Injection::Revision { tag: Some(t), .. } if t == tag))
+                .filter(|n| matches!(&n.injection, shared::model::Injection::Revision { tag: Some(t), .. } if t == tag))
                 .map(|n| n.name.as_str())
                 .collect();
             let what = if tag == labels::DEFAULT_TAG {
@@ -336,7 +336,7 @@ pub fn users(revision: &str, mesh: &Mesh, pods: &[LivePod], own_workloads: &[&Dy
     for ns in mesh.namespaces.values() {
         let direct = ns.rev_label.as_deref() == Some(revision) && ns.injection_label.is_none();
         let default_own =
-            matches!(&ns.injection, mesh::model::Injection::Revision { revision: r, tag: None, .. } if r == revision);
+            matches!(&ns.injection, shared::model::Injection::Revision { revision: r, tag: None, .. } if r == revision);
         if direct {
             out.push(User {
                 what: format!("namespace {} is labelled istio.io/rev={revision}", ns.name),
@@ -426,7 +426,7 @@ pub fn split(
                 .as_ref()
                 .and_then(|l| l.get(labels::TAG))
                 .map(|t| format!("webhook of revision tag {t}; move the tag with `kubectl mesh relabel --tag {t}`")),
-            "ValidatingWebhookConfiguration" if it.name == mesh::tag::DEFAULT_VALIDATOR => cp
+            "ValidatingWebhookConfiguration" if it.name == shared::tag::DEFAULT_VALIDATOR => cp
                 .tags
                 .get(labels::DEFAULT_TAG)
                 .map(|t| format!("validates for the default tag (→ {})", t.revision)),
@@ -602,7 +602,7 @@ mod tests {
     use k8s_openapi::api::admissionregistration::v1::MutatingWebhookConfiguration;
     use k8s_openapi::api::apps::v1::Deployment;
     use k8s_openapi::api::core::v1::{ConfigMap, Namespace};
-    use mesh::model::NamespaceBinding;
+    use shared::model::NamespaceBinding;
 
     fn docs(path: &str) -> Vec<Value> {
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));

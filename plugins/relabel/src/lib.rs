@@ -6,8 +6,8 @@ pub mod plan;
 mod tags;
 
 use clap::Parser;
-use mesh::output::OutputArgs;
-use mesh::{ConnectArgs, ScopeArgs};
+use shared::output::OutputArgs;
+use shared::{ConnectArgs, ScopeArgs};
 
 const ABOUT: &str = "Point namespaces, or a revision tag, at another Istio control-plane revision";
 
@@ -44,7 +44,7 @@ pub enum DryRun {
 }
 
 #[derive(Debug, Parser)]
-#[command(name = "kubectl-mesh-relabel", bin_name = "kubectl mesh relabel", version = mesh::VERSION, about = ABOUT, after_help = AFTER)]
+#[command(name = "kubectl-mesh-relabel", bin_name = "kubectl mesh relabel", version = shared::VERSION, about = ABOUT, after_help = AFTER)]
 pub struct Args {
     /// Revision or tag the namespaces (or, with --tag, the revision the tag) should point to
     #[arg(long, value_name = "REVISION|TAG", required_unless_present = "undo")]
@@ -75,9 +75,9 @@ pub struct Args {
     pub connect: ConnectArgs,
 }
 
-pub async fn run(args: Args) -> mesh::Result<u8> {
+pub async fn run(args: Args) -> shared::Result<u8> {
     if args.tag.is_none() && args.scope.namespaces.is_empty() && args.selector.is_none() && !args.scope.all_namespaces {
-        return Err(mesh::Error::Usage(
+        return Err(shared::Error::Usage(
             "choose the namespaces to relabel: -n NAMESPACE (repeatable), -l SELECTOR or -A; or move a tag with --tag"
                 .into(),
         ));

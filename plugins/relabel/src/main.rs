@@ -1,3 +1,3 @@
 fn main() -> std::process::ExitCode {
-    mesh::cli::main("kubectl mesh relabel", kubectl_mesh_relabel::run)
+    shared::cli::main("kubectl mesh relabel", kubectl_mesh_relabel::run)
 }

@@ -4,9 +4,9 @@ use std::collections::BTreeMap;
 
 use k8s_openapi::api::core::v1::Namespace;
 use kube::api::{Api, ListParams, Patch, PatchParams};
-use mesh::model::ControlPlane;
-use mesh::{Connection, collect, error::api_error, exit};
 use serde::Serialize;
+use shared::model::ControlPlane;
+use shared::{Connection, collect, error::api_error, exit};
 
 use crate::plan::{self, Chosen, Decision, InjectionLabels, NamespaceState, Request};
 use crate::{Args, DryRun, dry_run_suffix};
@@ -48,12 +48,12 @@ struct Document<'a> {
     namespaces: &'a [Outcome],
 }
 
-pub async fn run(args: &Args, conn: &Connection) -> mesh::Result<u8> {
+pub async fn run(args: &Args, conn: &Connection) -> shared::Result<u8> {
     let cp = collect::read_control_plane(conn).await?;
     let request = match &args.to {
         Some(target) => {
             if let Err(problem) = plan::check_target(target, &cp, args.force) {
-                return Err(mesh::Error::Refused(format!(
+                return Err(shared::Error::Refused(format!(
                     "refusing to relabel to {target}: {problem}"
                 )));
             }
@@ -81,10 +81,10 @@ pub async fn run(args: &Args, conn: &Connection) -> mesh::Result<u8> {
             DryRun::Client => "client",
             DryRun::Server => "server",
         };
-        mesh::output::print_document(
+        shared::output::print_document(
             args.output.format,
             &Document {
-                schema_version: mesh::output::SCHEMA_VERSION,
+                schema_version: shared::output::SCHEMA_VERSION,
                 dry_run: dry,
                 undo: args.undo,
                 to: args.to.as_deref(),
@@ -98,7 +98,7 @@ pub async fn run(args: &Args, conn: &Connection) -> mesh::Result<u8> {
 }
 
 /// The namespaces in play and how they were chosen.
-async fn read(args: &Args, conn: &Connection, api: &Api<Namespace>) -> mesh::Result<(Chosen, Vec<NamespaceState>)> {
+async fn read(args: &Args, conn: &Connection, api: &Api<Namespace>) -> shared::Result<(Chosen, Vec<NamespaceState>)> {
     if !args.scope.namespaces.is_empty() {
         let mut names = args.scope.namespaces.clone();
         names.sort();
@@ -108,7 +108,7 @@ async fn read(args: &Args, conn: &Connection, api: &Api<Namespace>) -> mesh::Res
             match api.get_opt(n).await {
                 Ok(Some(ns)) => out.push(NamespaceState::from_namespace(&ns)),
                 Ok(None) => {
-                    return Err(mesh::Error::Usage(format!(
+                    return Err(shared::Error::Usage(format!(
                         "namespace {n:?} not found; list them with `kubectl get namespaces`"
                     )));
                 }
@@ -123,7 +123,7 @@ async fn read(args: &Args, conn: &Connection, api: &Api<Namespace>) -> mesh::Res
     };
     let list = api.list(&params).await.map_err(|e| match (&args.selector, e) {
         (Some(sel), kube::Error::Api(s)) if s.code == 400 => {
-            mesh::Error::Usage(format!("invalid label selector {sel:?}: {}", s.message))
+            shared::Error::Usage(format!("invalid label selector {sel:?}: {}", s.message))
         }
         (_, e) => api_error(e, &conn.url, "list namespaces"),
     })?;

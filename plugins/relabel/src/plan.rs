@@ -3,9 +3,9 @@
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::core::v1::Namespace;
-use mesh::model::{ControlPlane, Injection, NamespaceBinding, Target, labels};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
+use shared::model::{ControlPlane, Injection, NamespaceBinding, Target, labels};
 
 /// Annotation holding the labels a relabel replaced and the ones it set, so `--undo` can
 /// put back exactly what was there, and can tell when someone changed the labels since.

@@ -4,9 +4,9 @@
 use k8s_openapi::api::admissionregistration::v1::{MutatingWebhookConfiguration, ValidatingWebhookConfiguration};
 use k8s_openapi::api::core::v1::{Namespace, Service};
 use kube::api::{Api, ListParams, PostParams};
-use mesh::model::labels;
-use mesh::{Connection, collect, error::api_error, exit, tag};
 use serde::{Deserialize, Serialize};
+use shared::model::labels;
+use shared::{Connection, collect, error::api_error, exit, tag};
 
 use crate::plan::{self, NamespaceState, PREVIOUS};
 use crate::{Args, DryRun, dry_run_suffix};
@@ -51,7 +51,7 @@ struct Document {
     namespaces: Vec<Moving>,
 }
 
-pub async fn run(args: &Args, conn: &Connection, tag_name: &str) -> mesh::Result<u8> {
+pub async fn run(args: &Args, conn: &Connection, tag_name: &str) -> shared::Result<u8> {
     let cp = collect::read_control_plane(conn).await?;
     let mwc_api = Api::<MutatingWebhookConfiguration>::all(conn.client.clone());
     let webhooks = mwc_api
@@ -71,7 +71,7 @@ pub async fn run(args: &Args, conn: &Connection, tag_name: &str) -> mesh::Result
 
     let target = if args.undo {
         let Some(e) = existing else {
-            return Err(mesh::Error::Refused(format!(
+            return Err(shared::Error::Refused(format!(
                 "revision tag {tag_name} does not exist; nothing to undo"
             )));
         };
@@ -79,7 +79,7 @@ pub async fn run(args: &Args, conn: &Connection, tag_name: &str) -> mesh::Result
         match remembered.map(|t| serde_json::from_str::<RememberedTag>(t)) {
             Some(Ok(r)) => r.revision,
             Some(Err(err)) => {
-                return Err(mesh::Error::Refused(format!(
+                return Err(shared::Error::Refused(format!(
                     "the {PREVIOUS} annotation of {} cannot be read ({err}); fix or remove it by hand",
                     e.metadata.name.as_deref().unwrap_or("?")
                 )));
@@ -96,23 +96,23 @@ pub async fn run(args: &Args, conn: &Connection, tag_name: &str) -> mesh::Result
     // Pre-flight, as istioctl: the tag may not shadow a revision, and must point at a
     // revision (not another tag) whose injector configuration exists.
     if tag_name != labels::DEFAULT_TAG && cp.revisions.contains_key(tag_name) {
-        return Err(mesh::Error::Refused(format!(
+        return Err(shared::Error::Refused(format!(
             "a control-plane revision is named {tag_name}; a tag cannot have the same name"
         )));
     }
     if let Some(t) = cp.tags.get(&target) {
-        return Err(mesh::Error::Refused(format!(
+        return Err(shared::Error::Refused(format!(
             "{target} is a tag (pointing to revision {}); a tag points to a revision: use --to {}",
             t.revision, t.revision
         )));
     }
     if let Err(problem) = plan::check_target(&target, &cp, args.force) {
-        return Err(mesh::Error::Refused(format!(
+        return Err(shared::Error::Refused(format!(
             "refusing to move tag {tag_name} to {target}: {problem}"
         )));
     }
     let injector = tag::revision_injector(&webhooks, &target)
-        .map_err(|e| mesh::Error::Refused(format!("refusing to move tag {tag_name} to {target}: {e}")))?;
+        .map_err(|e| shared::Error::Refused(format!("refusing to move tag {tag_name} to {target}: {e}")))?;
 
     let ns_api = Api::<Namespace>::all(conn.client.clone());
     let states: Vec<NamespaceState> = ns_api
@@ -132,7 +132,7 @@ pub async fn run(args: &Args, conn: &Connection, tag_name: &str) -> mesh::Result
     let mut objects = vec![];
     if !unchanged {
         let mut mwc = tag::tag_webhook_configuration(tag_name, &target, injector, existing)
-            .map_err(|e| mesh::Error::Refused(format!("refusing to move tag {tag_name}: {e}")))?;
+            .map_err(|e| shared::Error::Refused(format!("refusing to move tag {tag_name}: {e}")))?;
         let annotations = mwc.metadata.annotations.get_or_insert_with(Default::default);
         match (&current, args.undo) {
             (Some(from), false) => {
@@ -218,10 +218,10 @@ pub async fn run(args: &Args, conn: &Connection, tag_name: &str) -> mesh::Result
 
     let failed = objects.iter().any(|o| o.action == "failed");
     if args.output.machine() {
-        mesh::output::print_document(
+        shared::output::print_document(
             args.output.format,
             &Document {
-                schema_version: mesh::output::SCHEMA_VERSION,
+                schema_version: shared::output::SCHEMA_VERSION,
                 dry_run: match args.dry_run {
                     DryRun::None => "none",
                     DryRun::Client => "client",

@@ -4,8 +4,8 @@
 mod report;
 
 use clap::Parser;
-use mesh::output::{Format, OutputArgs};
-use mesh::{ConnectArgs, Scope, ScopeArgs, collect, exit};
+use shared::output::{Format, OutputArgs};
+use shared::{ConnectArgs, Scope, ScopeArgs, collect, exit};
 
 pub use report::Report;
 
@@ -31,7 +31,7 @@ Examples:
   kubectl mesh revisions --check -o json   # gate a pipeline on \"nothing runs an old proxy\"";
 
 #[derive(Debug, Parser)]
-#[command(name = "kubectl-mesh-revisions", bin_name = "kubectl mesh revisions", version = mesh::VERSION, about = ABOUT, after_help = AFTER)]
+#[command(name = "kubectl-mesh-revisions", bin_name = "kubectl mesh revisions", version = shared::VERSION, about = ABOUT, after_help = AFTER)]
 pub struct Args {
     /// One row per namespace instead of per revision
     #[arg(long, conflicts_with = "proxies")]
@@ -58,7 +58,7 @@ pub enum View {
     Proxies,
 }
 
-pub async fn run(args: Args) -> mesh::Result<u8> {
+pub async fn run(args: Args) -> shared::Result<u8> {
     let conn = args.connect.connect().await?;
     // The mesh-wide picture by default; -n narrows the namespaces and proxies read.
     let scope = args.scope.scope(Scope::All);
@@ -72,7 +72,7 @@ pub async fn run(args: Args) -> mesh::Result<u8> {
         View::Revisions
     };
     match args.output.format {
-        Format::Json | Format::Yaml => mesh::output::print_document(args.output.format, &report)?,
+        Format::Json | Format::Yaml => shared::output::print_document(args.output.format, &report)?,
         format => print!("{}", report.render(view, format == Format::Wide, args.output.paint())),
     }
     Ok(if args.check && report.out_of_date > 0 {

@@ -2,10 +2,10 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use mesh::model::mesh::version_key;
-use mesh::model::{Injection, Mesh, ProxyState, Warning};
-use mesh::output::{Paint, SCHEMA_VERSION, render, table};
 use serde::Serialize;
+use shared::model::mesh::version_key;
+use shared::model::{Injection, Mesh, ProxyState, Warning};
+use shared::output::{Paint, SCHEMA_VERSION, render, table};
 
 use crate::View;
 
@@ -36,9 +36,9 @@ pub struct RevisionRow {
     pub default: bool,
     /// The version its proxies should run (istiod's image tag).
     pub version: Option<String>,
-    pub istiod: Option<mesh::model::Istiod>,
+    pub istiod: Option<shared::model::Istiod>,
     pub ready: bool,
-    pub injector: Option<mesh::model::InjectorConfig>,
+    pub injector: Option<shared::model::InjectorConfig>,
     pub webhook: Option<String>,
     /// False for a revision seen only on proxies: its control plane is gone.
     pub installed: bool,
@@ -91,7 +91,7 @@ impl Report {
                     installed: rev.is_some(),
                     namespaces: mesh.namespaces_using(&name).iter().map(|n| n.name.clone()).collect(),
                     proxies: mesh.versions_of(&name),
-                    out_of_date: mesh.proxies_of(&name).filter(|p| p.is_stale()).count(),
+                    out_of_date: mesh.proxies_of(&name).filter(|p| p.is_out_of_date()).count(),
                     name,
                 }
             })
@@ -121,7 +121,7 @@ impl Report {
                     *proxies
                         .entry(p.proxy.revision.clone().unwrap_or_else(|| "unknown".into()))
                         .or_default() += 1;
-                    out_of_date += usize::from(p.is_stale());
+                    out_of_date += usize::from(p.is_out_of_date());
                 }
                 NamespaceRow {
                     name: n.name.clone(),
@@ -143,7 +143,7 @@ impl Report {
             namespaces,
             proxies: mesh.proxies.clone(),
             total_proxies: mesh.proxies.len(),
-            out_of_date: mesh.stale_count(),
+            out_of_date: mesh.out_of_date_count(),
             terminal_pods: mesh.terminal.len(),
             warnings: mesh.warnings(),
         }
@@ -312,7 +312,7 @@ impl Report {
         }
         let mut t = table(&headers);
         for p in &self.proxies {
-            let status = if p.is_stale() {
+            let status = if p.is_out_of_date() {
                 paint.warn(&format!(
                     "out of date: {}",
                     p.out_of_date

@@ -5,8 +5,8 @@
 mod common;
 
 use kubectl_mesh_revisions::{Report, View};
-use mesh::output::Paint;
 use serde_json::{Value, json};
+use shared::output::Paint;
 
 const PLAIN: Paint = Paint { enabled: false };
 

@@ -16,11 +16,11 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use kube::api::{Api, ListParams, Patch, PatchParams};
 use kube::runtime::WatchStreamExt;
 use kube::runtime::watcher;
-use mesh::Connection;
-use mesh::model::{Proxy, StaleWorkload};
-use mesh::rollout::{self, Rollout, Status};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+use shared::Connection;
+use shared::model::{OutOfDateWorkload, Proxy};
+use shared::rollout::{self, Rollout, Status};
 use tokio::sync::watch;
 
 use crate::display::{Phase, Ui};
@@ -87,7 +87,7 @@ enum Stop {
 type Step<T> = std::result::Result<T, Stop>;
 
 /// Roll one workload: restart (once), wait, verify, hook.
-pub async fn roll(ctx: &Ctx<'_>, i: usize, w: &StaleWorkload) -> Outcome {
+pub async fn roll(ctx: &Ctx<'_>, i: usize, w: &OutOfDateWorkload) -> Outcome {
     let started = Timestamp::now();
     let clock = Instant::now();
     let mut restarted_at = None;
@@ -146,7 +146,7 @@ where
 async fn roll_kind<K: Kind>(
     ctx: &Ctx<'_>,
     i: usize,
-    w: &StaleWorkload,
+    w: &OutOfDateWorkload,
     api: Api<K>,
     restarted_at: &mut Option<String>,
 ) -> Step<()> {
@@ -158,7 +158,7 @@ async fn roll_kind<K: Kind>(
     ctx.ui.phase(i, Phase::Starting);
     let current = retry(|| api.get(name))
         .await
-        .map_err(|e| Stop::Failed(format!("cannot read {what}: {}", mesh::error::chain(&e))))?;
+        .map_err(|e| Stop::Failed(format!("cannot read {what}: {}", shared::error::chain(&e))))?;
     if let Some(b) = current.restart_blocker() {
         return Err(Stop::Failed(format!("{what} cannot be restarted now: {b}")));
     }
@@ -185,7 +185,7 @@ async fn roll_kind<K: Kind>(
     }
     restart_once(&api, name, &stamp)
         .await
-        .map_err(|e| Stop::Failed(format!("cannot restart {what}: {}", mesh::error::chain(&e))))?;
+        .map_err(|e| Stop::Failed(format!("cannot restart {what}: {}", shared::error::chain(&e))))?;
     *restarted_at = Some(stamp);
     let done = wait(ctx, i, &api, name, &what).await?;
     ctx.ui.phase(i, Phase::Verifying);
@@ -268,7 +268,7 @@ async fn wait<K: Kind>(ctx: &Ctx<'_>, i: usize, api: &Api<K>, name: &str, what: 
                 }
                 Some(Ok(None)) => return Err(Stop::Failed(format!("{what} was deleted during its rollout"))),
                 Some(Err(e)) => {
-                    let text = mesh::error::chain(&e);
+                    let text = shared::error::chain(&e);
                     ctx.ui.phase(i, Phase::Retrying(text.clone()));
                     last_error = Some(text);
                 }
@@ -281,11 +281,11 @@ async fn wait<K: Kind>(ctx: &Ctx<'_>, i: usize, api: &Api<K>, name: &str, what: 
 /// The new pods must carry the revision and version the plan promised; otherwise the
 /// restart did not do what the roll is for, and going on would restart everything else
 /// for nothing.
-async fn verify<K: Kind>(ctx: &Ctx<'_>, w: &StaleWorkload, obj: &K) -> std::result::Result<(), String> {
+async fn verify<K: Kind>(ctx: &Ctx<'_>, w: &OutOfDateWorkload, obj: &K) -> std::result::Result<(), String> {
     let what = format!("{} in namespace {:?}", w.workload, w.namespace);
     let pods = retry(|| obj.new_pods(&ctx.conn.client))
         .await
-        .map_err(|e| format!("cannot list the new pods of {what}: {}", mesh::error::chain(&e)))?;
+        .map_err(|e| format!("cannot list the new pods of {what}: {}", shared::error::chain(&e)))?;
     let wanted = obj.progress().map(|p| p.desired).unwrap_or(0);
     if (pods.len() as i32) < wanted {
         return Err(format!(
@@ -335,7 +335,7 @@ async fn verify<K: Kind>(ctx: &Ctx<'_>, w: &StaleWorkload, obj: &K) -> std::resu
     Ok(())
 }
 
-async fn run_hook(ctx: &Ctx<'_>, i: usize, w: &StaleWorkload) -> Step<()> {
+async fn run_hook(ctx: &Ctx<'_>, i: usize, w: &OutOfDateWorkload) -> Step<()> {
     let Some(cmd) = ctx.exec else { return Ok(()) };
     ctx.ui.phase(i, Phase::Hook);
     let mut command = tokio::process::Command::new("sh");

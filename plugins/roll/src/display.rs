@@ -6,8 +6,8 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
-use mesh::output::Paint;
-use mesh::rollout::Progress;
+use shared::output::Paint;
+use shared::rollout::Progress;
 
 /// Where one workload's roll stands.
 #[derive(Debug, Clone)]

@@ -15,11 +15,11 @@ use clap::Parser;
 use futures::StreamExt;
 use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, StatefulSet};
 use kube::api::{Api, ListParams};
-use mesh::connect::parse_duration;
-use mesh::model::Target;
-use mesh::output::OutputArgs;
-use mesh::rollout::Rollout;
-use mesh::{ConnectArgs, Connection, Scope, ScopeArgs, collect, exit};
+use shared::connect::parse_duration;
+use shared::model::Target;
+use shared::output::OutputArgs;
+use shared::rollout::Rollout;
+use shared::{ConnectArgs, Connection, Scope, ScopeArgs, collect, exit};
 
 pub use act::{ENV_KIND, ENV_NAME, ENV_NAMESPACE, ENV_REVISION};
 pub use plan::{Exclude, Plan};
@@ -66,7 +66,7 @@ Examples:
   kubectl mesh roll -n shop --exec './smoke-test.sh \"$MESH_WORKLOAD_NAME\"' -o json";
 
 #[derive(Debug, Parser)]
-#[command(name = "kubectl-mesh-roll", bin_name = "kubectl mesh roll", version = mesh::VERSION, about = ABOUT, after_help = AFTER)]
+#[command(name = "kubectl-mesh-roll", bin_name = "kubectl mesh roll", version = shared::VERSION, about = ABOUT, after_help = AFTER)]
 pub struct Args {
     /// Print the workloads that would be restarted, in order, and stop
     #[arg(long)]
@@ -108,9 +108,9 @@ pub struct Args {
     pub connect: ConnectArgs,
 }
 
-pub async fn run(args: Args) -> mesh::Result<u8> {
+pub async fn run(args: Args) -> shared::Result<u8> {
     if args.timeout.is_zero() {
-        return Err(mesh::Error::Usage("--timeout must be more than 0 (e.g. 5m)".into()));
+        return Err(shared::Error::Usage("--timeout must be more than 0 (e.g. 5m)".into()));
     }
     let max_parallel = if args.one_at_a_time {
         1
@@ -130,7 +130,7 @@ pub async fn run(args: Args) -> mesh::Result<u8> {
             Target::Unknown if mesh.proxies.iter().any(|p| p.proxy.revision.as_deref() == Some(name)) => name.clone(),
             Target::Unknown => {
                 let known: Vec<_> = mesh.control_plane.revisions.keys().cloned().collect();
-                return Err(mesh::Error::Usage(format!(
+                return Err(shared::Error::Usage(format!(
                     "--revision {name}: no such revision or tag, and no proxy was injected by it (revisions: {})",
                     if known.is_empty() {
                         "none".into()
@@ -148,7 +148,7 @@ pub async fn run(args: Args) -> mesh::Result<u8> {
         include_gateways: args.include_gateways,
         selected_only: args.selector.is_some(),
     };
-    let plan = plan::plan(mesh.stale_workloads(), &filters, &objects);
+    let plan = plan::plan(mesh.out_of_date_workloads(), &filters, &objects);
     let machine = args.output.machine();
     let paint = args.output.paint();
     let settings = report::Settings {
@@ -168,7 +168,7 @@ pub async fn run(args: Args) -> mesh::Result<u8> {
     if args.dry_run || plan.roll.is_empty() {
         let outcomes = vec![act::Outcome::not_started(); plan.roll.len()];
         if machine {
-            mesh::output::print_document(args.output.format, &report::document(&plan, &outcomes, &settings))?;
+            shared::output::print_document(args.output.format, &report::document(&plan, &outcomes, &settings))?;
         }
         return Ok(exit::OK);
     }
@@ -233,7 +233,7 @@ pub async fn run(args: Args) -> mesh::Result<u8> {
 
     let interrupted = *cancel_rx.borrow();
     if machine {
-        mesh::output::print_document(args.output.format, &report::document(&plan, &outcomes, &settings))?;
+        shared::output::print_document(args.output.format, &report::document(&plan, &outcomes, &settings))?;
     } else {
         print!("{}", report::summary_text(&plan, &outcomes, interrupted, paint));
     }
@@ -248,7 +248,7 @@ pub async fn run(args: Args) -> mesh::Result<u8> {
 
 /// Every Deployment, StatefulSet and DaemonSet in scope (those `-l` selects), and what
 /// would stop a restart from replacing its pods.
-async fn read_objects(conn: &Connection, scope: &Scope, selector: Option<&str>) -> mesh::Result<plan::Objects> {
+async fn read_objects(conn: &Connection, scope: &Scope, selector: Option<&str>) -> shared::Result<plan::Objects> {
     let mut found = BTreeMap::new();
     let params = ListParams::default().labels(selector.unwrap_or(""));
     let namespaces: Vec<Option<&str>> = match scope {
@@ -308,7 +308,7 @@ async fn add<K>(
     selector: Option<&str>,
     kind: &str,
     api: Api<K>,
-) -> mesh::Result<()>
+) -> shared::Result<()>
 where
     K: kube::Resource<DynamicType = ()> + Rollout + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
 {
@@ -317,9 +317,9 @@ where
         .unwrap_or_else(|| "in all namespaces".into());
     let list = api.list(params).await.map_err(|e| match (&e, selector) {
         (kube::Error::Api(s), Some(sel)) if s.code == 400 => {
-            mesh::Error::Usage(format!("-l {sel:?} is not a valid label selector: {}", s.message))
+            shared::Error::Usage(format!("-l {sel:?} is not a valid label selector: {}", s.message))
         }
-        _ => mesh::error::api_error(e, &conn.url, format!("list {}s {where_}", kind.to_lowercase())),
+        _ => shared::error::api_error(e, &conn.url, format!("list {}s {where_}", kind.to_lowercase())),
     })?;
     for o in list.items {
         let meta = o.meta();

@@ -1,3 +1,3 @@
 fn main() -> std::process::ExitCode {
-    mesh::cli::main("kubectl mesh roll", kubectl_mesh_roll::run)
+    shared::cli::main("kubectl mesh roll", kubectl_mesh_roll::run)
 }

@@ -3,13 +3,13 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use mesh::model::{StaleWorkload, Workload};
 use serde::Serialize;
+use shared::model::{OutOfDateWorkload, Workload};
 
 /// `(namespace, kind, name)`, kind as the API spells it (`Deployment`).
 pub type Key = (String, String, String);
 
-pub fn key(w: &StaleWorkload) -> Key {
+pub fn key(w: &OutOfDateWorkload) -> Key {
     (w.namespace.clone(), w.workload.kind.clone(), w.workload.name.clone())
 }
 
@@ -89,7 +89,7 @@ pub struct Objects {
 #[serde(rename_all = "camelCase")]
 pub struct Skipped {
     #[serde(flatten)]
-    pub workload: StaleWorkload,
+    pub workload: OutOfDateWorkload,
     pub reason: String,
 }
 
@@ -97,7 +97,7 @@ pub struct Skipped {
 #[serde(rename_all = "camelCase")]
 pub struct Plan {
     /// Restarted in this order.
-    pub roll: Vec<StaleWorkload>,
+    pub roll: Vec<OutOfDateWorkload>,
     /// Restartable but left alone: gateways without --include-gateways, --exclude, paused.
     pub skipped: Vec<Skipped>,
     /// Pods no `rollout restart` can replace: bare pods, Job pods, orphan ReplicaSets.
@@ -109,7 +109,7 @@ pub struct Plan {
 
 /// Applications first (by namespace, kind, name), gateways last: a gateway carries every
 /// request into the mesh, so it moves only once the applications behind it did.
-pub fn plan(stale: Vec<StaleWorkload>, filters: &Filters, objects: &Objects) -> Plan {
+pub fn plan(stale: Vec<OutOfDateWorkload>, filters: &Filters, objects: &Objects) -> Plan {
     let mut out = Plan::default();
     let mut used = BTreeSet::new();
     let (mut apps, gateways): (Vec<_>, Vec<_>) = stale.into_iter().partition(|w| !w.gateway);
@@ -137,7 +137,7 @@ pub fn plan(stale: Vec<StaleWorkload>, filters: &Filters, objects: &Objects) -> 
             None if filters.selected_only => continue,
             None => Some("not found (deleted since its pods were read?)".to_string()),
         };
-        let skip = |w: StaleWorkload, reason: String| Skipped { workload: w, reason };
+        let skip = |w: OutOfDateWorkload, reason: String| Skipped { workload: w, reason };
         if let Some(i) = filters.exclude.iter().position(|e| e.matches(&k)) {
             used.insert(i);
             out.skipped.push(skip(w, "excluded (--exclude)".into()));
@@ -179,8 +179,8 @@ fn manual_reason(w: &Workload) -> String {
 mod tests {
     use super::*;
 
-    fn stale(ns: &str, kind: &str, name: &str, gateway: bool, from: &str) -> StaleWorkload {
-        StaleWorkload {
+    fn stale(ns: &str, kind: &str, name: &str, gateway: bool, from: &str) -> OutOfDateWorkload {
+        OutOfDateWorkload {
             namespace: ns.into(),
             workload: Workload {
                 kind: kind.into(),
@@ -188,7 +188,7 @@ mod tests {
             },
             gateway,
             pods: 1,
-            stale_pods: 1,
+            out_of_date_pods: 1,
             from_revisions: [from.to_string()].into(),
             to_revision: Some("1-28".into()),
             to_version: Some("1.28.3".into()),
@@ -205,7 +205,7 @@ mod tests {
         }
     }
 
-    fn names(ws: &[StaleWorkload]) -> Vec<String> {
+    fn names(ws: &[OutOfDateWorkload]) -> Vec<String> {
         ws.iter().map(|w| format!("{}/{}", w.namespace, w.workload)).collect()
     }
 

@@ -3,9 +3,9 @@
 
 use std::collections::BTreeMap;
 
-use mesh::model::StaleWorkload;
-use mesh::output::{Paint, SCHEMA_VERSION, render, table};
 use serde::Serialize;
+use shared::model::OutOfDateWorkload;
+use shared::output::{Paint, SCHEMA_VERSION, render, table};
 
 use crate::act::{Outcome, Result};
 use crate::plan::{Plan, Skipped};
@@ -23,11 +23,11 @@ pub struct Settings {
     pub scope: String,
 }
 
-fn revisions(w: &StaleWorkload) -> String {
+fn revisions(w: &OutOfDateWorkload) -> String {
     w.from_revisions.iter().cloned().collect::<Vec<_>>().join(",")
 }
 
-fn target(w: &StaleWorkload) -> String {
+fn target(w: &OutOfDateWorkload) -> String {
     match (&w.to_revision, &w.to_version) {
         (Some(r), Some(v)) => format!("{r} ({v})"),
         (Some(r), None) => r.clone(),
@@ -68,7 +68,7 @@ pub fn plan_text(plan: &Plan, s: &Settings, paint: Paint) -> String {
                 (i + 1).to_string(),
                 w.namespace.clone(),
                 w.workload.to_string(),
-                format!("{}/{}", w.stale_pods, w.pods),
+                format!("{}/{}", w.out_of_date_pods, w.pods),
                 revisions(w),
                 target(w),
             ]);
@@ -102,7 +102,7 @@ fn listed(out: &mut String, title: &str, items: &[Skipped], paint: Paint) {
         t.add_row(vec![
             s.workload.namespace.clone(),
             s.workload.workload.to_string(),
-            format!("{}/{}", s.workload.stale_pods, s.workload.pods),
+            format!("{}/{}", s.workload.out_of_date_pods, s.workload.pods),
             s.reason.clone(),
         ]);
     }
@@ -200,7 +200,7 @@ pub fn rollback(plan: &Plan, outcomes: &[Outcome]) -> Vec<String> {
     else {
         return vec![];
     };
-    let mut by_ns: BTreeMap<&str, Vec<&StaleWorkload>> = BTreeMap::new();
+    let mut by_ns: BTreeMap<&str, Vec<&OutOfDateWorkload>> = BTreeMap::new();
     for (w, o) in plan.roll.iter().zip(outcomes) {
         if matches!(o.result, Result::Done | Result::Failed) {
             by_ns.entry(&w.namespace).or_default().push(w);
@@ -241,7 +241,7 @@ pub fn rollback(plan: &Plan, outcomes: &[Outcome]) -> Vec<String> {
 #[serde(rename_all = "camelCase")]
 struct Entry<'a> {
     #[serde(flatten)]
-    workload: &'a StaleWorkload,
+    workload: &'a OutOfDateWorkload,
     #[serde(flatten)]
     outcome: &'a Outcome,
 }
@@ -279,10 +279,10 @@ pub fn document<'a>(plan: &'a Plan, outcomes: &'a [Outcome], s: &'a Settings) ->
 #[cfg(test)]
 mod tests {
     use super::*;
-    use mesh::model::Workload;
+    use shared::model::Workload;
 
-    fn w(ns: &str, name: &str, from: &str, to: &str) -> StaleWorkload {
-        StaleWorkload {
+    fn w(ns: &str, name: &str, from: &str, to: &str) -> OutOfDateWorkload {
+        OutOfDateWorkload {
             namespace: ns.into(),
             workload: Workload {
                 kind: "Deployment".into(),
@@ -290,7 +290,7 @@ mod tests {
             },
             gateway: false,
             pods: 1,
-            stale_pods: 1,
+            out_of_date_pods: 1,
             from_revisions: [from.to_string()].into(),
             to_revision: Some(to.into()),
             to_version: Some("1.28.3".into()),

@@ -6,14 +6,13 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::Serialize;
 
 use super::controlplane::{ControlPlane, Target};
-use super::labels;
 use super::namespace::{Injection, NamespaceBinding};
 use super::proxy::{Proxy, Workload};
 
 /// Why a proxy is out of date.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "kind", rename_all = "camelCase")]
-pub enum Staleness {
+pub enum OutOfDateReason {
     /// Canary upgrade: injected by another revision than the one a restart would pick.
     #[serde(rename_all = "camelCase")]
     Revision { injected: Option<String>, expected: String },
@@ -25,18 +24,18 @@ pub enum Staleness {
     NoControlPlane { revision: String },
 }
 
-impl std::fmt::Display for Staleness {
+impl std::fmt::Display for OutOfDateReason {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Staleness::Revision { injected, expected } => write!(
+            OutOfDateReason::Revision { injected, expected } => write!(
                 f,
                 "injected by {}, a restart would get {expected}",
                 injected.as_deref().unwrap_or("an unknown revision")
             ),
-            Staleness::Version { version, control_plane } => {
+            OutOfDateReason::Version { version, control_plane } => {
                 write!(f, "proxy {version}, its control plane runs {control_plane}")
             }
-            Staleness::NoControlPlane { revision } => write!(f, "revision {revision} has no control plane"),
+            OutOfDateReason::NoControlPlane { revision } => write!(f, "revision {revision} has no control plane"),
         }
     }
 }
@@ -50,11 +49,11 @@ pub struct ProxyState {
     /// The revision that would inject this pod if it were created now.
     pub expected_revision: Option<String>,
     /// Empty when up to date.
-    pub out_of_date: Vec<Staleness>,
+    pub out_of_date: Vec<OutOfDateReason>,
 }
 
 impl ProxyState {
-    pub fn is_stale(&self) -> bool {
+    pub fn is_out_of_date(&self) -> bool {
         !self.out_of_date.is_empty()
     }
 }
@@ -72,12 +71,12 @@ pub struct Warning {
 /// Every out-of-date proxy of one workload.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct StaleWorkload {
+pub struct OutOfDateWorkload {
     pub namespace: String,
     pub workload: Workload,
     pub gateway: bool,
     pub pods: usize,
-    pub stale_pods: usize,
+    pub out_of_date_pods: usize,
     /// Revisions the stale proxies were injected by.
     pub from_revisions: BTreeSet<String>,
     /// The revision a restart gives the pods, if they agree on one.
@@ -111,7 +110,7 @@ impl Mesh {
                 continue;
             }
             let expected = expected_revision(&p, namespaces.get(&p.namespace), &control_plane);
-            let out_of_date = staleness(&p, expected.as_deref(), &control_plane);
+            let out_of_date = out_of_date_reasons(&p, expected.as_deref(), &control_plane);
             live.push(ProxyState {
                 proxy: p,
                 expected_revision: expected,
@@ -128,8 +127,8 @@ impl Mesh {
         }
     }
 
-    pub fn stale_count(&self) -> usize {
-        self.proxies.iter().filter(|p| p.is_stale()).count()
+    pub fn out_of_date_count(&self) -> usize {
+        self.proxies.iter().filter(|p| p.is_out_of_date()).count()
     }
 
     /// Namespaces whose labels select this revision (directly or through a tag).
@@ -157,16 +156,16 @@ impl Mesh {
     }
 
     /// Workloads with at least one out-of-date proxy, sorted by namespace, kind, name.
-    pub fn stale_workloads(&self) -> Vec<StaleWorkload> {
-        let mut by: BTreeMap<(String, Workload), StaleWorkload> = BTreeMap::new();
+    pub fn out_of_date_workloads(&self) -> Vec<OutOfDateWorkload> {
+        let mut by: BTreeMap<(String, Workload), OutOfDateWorkload> = BTreeMap::new();
         for p in &self.proxies {
             let key = (p.proxy.namespace.clone(), p.proxy.workload.clone());
-            let entry = by.entry(key).or_insert_with(|| StaleWorkload {
+            let entry = by.entry(key).or_insert_with(|| OutOfDateWorkload {
                 namespace: p.proxy.namespace.clone(),
                 workload: p.proxy.workload.clone(),
                 gateway: false,
                 pods: 0,
-                stale_pods: 0,
+                out_of_date_pods: 0,
                 from_revisions: BTreeSet::new(),
                 to_revision: p.expected_revision.clone(),
                 to_version: None,
@@ -177,16 +176,16 @@ impl Mesh {
             if entry.to_revision != p.expected_revision {
                 entry.to_revision = None;
             }
-            if p.is_stale() {
-                entry.stale_pods += 1;
+            if p.is_out_of_date() {
+                entry.out_of_date_pods += 1;
                 if let Some(r) = &p.proxy.revision {
                     entry.from_revisions.insert(r.clone());
                 }
-                entry.reasons.extend(p.out_of_date.iter().map(|s| s.to_string()));
+                entry.reasons.extend(p.out_of_date.iter().map(ToString::to_string));
             }
         }
         by.into_values()
-            .filter(|w| w.stale_pods > 0)
+            .filter(|w| w.out_of_date_pods > 0)
             .map(|mut w| {
                 w.to_version = w
                     .to_revision
@@ -198,7 +197,7 @@ impl Mesh {
             .collect()
     }
 
-    /// The warnings that matter before an upgrade step.
+    /// The warnings that matter before an upgrade step, sorted by code.
     pub fn warnings(&self) -> Vec<Warning> {
         let mut out = BTreeSet::new();
         let mut warn = |code: &str, message: String| {
@@ -207,6 +206,13 @@ impl Mesh {
                 message,
             });
         };
+        self.namespace_warnings(&mut warn);
+        self.control_plane_warnings(&mut warn);
+        self.proxy_warnings(&mut warn);
+        out.into_iter().collect()
+    }
+
+    fn namespace_warnings(&self, warn: &mut impl FnMut(&str, String)) {
         for n in self.namespaces.values() {
             if n.has_both_labels() && n.injection_label.as_deref() != Some("disabled") {
                 warn(
@@ -226,6 +232,9 @@ impl Mesh {
                 );
             }
         }
+    }
+
+    fn control_plane_warnings(&self, warn: &mut impl FnMut(&str, String)) {
         for t in self.control_plane.tags.values() {
             if !self.control_plane.revisions.contains_key(&t.revision) {
                 warn(
@@ -250,18 +259,12 @@ impl Mesh {
                 _ => {}
             }
         }
-        let app_revisions: BTreeSet<_> = self
-            .proxies
-            .iter()
-            .filter(|p| !p.proxy.gateway)
-            .filter_map(|p| p.proxy.revision.clone())
-            .collect();
-        let app_versions: BTreeSet<_> = self
-            .proxies
-            .iter()
-            .filter(|p| !p.proxy.gateway)
-            .map(|p| version_key(&p.proxy))
-            .collect();
+    }
+
+    fn proxy_warnings(&self, warn: &mut impl FnMut(&str, String)) {
+        let apps = || self.proxies.iter().filter(|p| !p.proxy.gateway);
+        let app_revisions: BTreeSet<_> = apps().filter_map(|p| p.proxy.revision.clone()).collect();
+        let app_versions: BTreeSet<_> = apps().map(|p| version_key(&p.proxy)).collect();
         for p in self.proxies.iter().filter(|p| p.proxy.gateway) {
             let rev = p.proxy.revision.clone().unwrap_or_default();
             let version = version_key(&p.proxy);
@@ -286,7 +289,6 @@ impl Mesh {
                 ),
             );
         }
-        out.into_iter().collect()
     }
 }
 
@@ -323,7 +325,7 @@ pub fn expected_revision(p: &Proxy, ns: Option<&NamespaceBinding>, cp: &ControlP
 /// A proxy is out of date when the revision that injected it is not the one a restart
 /// would pick (canary upgrade), or when its version is not its own revision's istiod
 /// version (in-place upgrade).
-pub fn staleness(p: &Proxy, expected: Option<&str>, cp: &ControlPlane) -> Vec<Staleness> {
+pub fn out_of_date_reasons(p: &Proxy, expected: Option<&str>, cp: &ControlPlane) -> Vec<OutOfDateReason> {
     if p.terminal {
         return vec![];
     }
@@ -331,7 +333,7 @@ pub fn staleness(p: &Proxy, expected: Option<&str>, cp: &ControlPlane) -> Vec<St
     if let Some(e) = expected
         && p.revision.as_deref() != Some(e)
     {
-        out.push(Staleness::Revision {
+        out.push(OutOfDateReason::Revision {
             injected: p.revision.clone(),
             expected: e.to_string(),
         });
@@ -341,25 +343,16 @@ pub fn staleness(p: &Proxy, expected: Option<&str>, cp: &ControlPlane) -> Vec<St
             if let (Some(v), Some(cv)) = (p.version.as_deref(), rev.version())
                 && v != cv
             {
-                out.push(Staleness::Version {
+                out.push(OutOfDateReason::Version {
                     version: v.to_string(),
                     control_plane: cv.to_string(),
                 });
             }
         }
-        Some((r, None)) if out.is_empty() => out.push(Staleness::NoControlPlane {
+        Some((r, None)) if out.is_empty() => out.push(OutOfDateReason::NoControlPlane {
             revision: r.to_string(),
         }),
         _ => {}
     }
     out
-}
-
-/// For messages: `default` reads as a revision name too.
-pub fn describe_revision(name: &str) -> String {
-    if name == labels::DEFAULT_REVISION {
-        "default (unrevisioned)".into()
-    } else {
-        name.to_string()
-    }
 }

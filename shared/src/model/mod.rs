@@ -9,6 +9,6 @@ pub mod proxy;
 
 pub use controlplane::{ControlPlane, InjectorConfig, Istiod, Revision, Tag, Target};
 pub use image::ImageRef;
-pub use mesh::{Mesh, ProxyState, StaleWorkload, Staleness, Warning};
+pub use mesh::{Mesh, OutOfDateReason, OutOfDateWorkload, ProxyState, Warning};
 pub use namespace::{Injection, NamespaceBinding};
 pub use proxy::{Proxy, ReplicaSetOwners, Workload};

@@ -126,18 +126,6 @@ fn is_gateway(pod: &Pod, proxy: &Container) -> bool {
             .is_some_and(|a| a.len() >= 2 && a[0] == "proxy" && a[1] == "router")
 }
 
-impl Proxy {
-    /// Follow a ReplicaSet owner to its controller, for a proxy built before the
-    /// ReplicaSets were known (pods are decoded while ReplicaSets are still being read).
-    pub fn resolve_owner(&mut self, rs_owners: &ReplicaSetOwners) {
-        if self.workload.kind == "ReplicaSet"
-            && let Some(Some(w)) = rs_owners.get(&(self.namespace.clone(), self.workload.name.clone()))
-        {
-            self.workload = w.clone();
-        }
-    }
-}
-
 fn status_revision(json: &str) -> Option<String> {
     let v: serde_json::Value = serde_json::from_str(json).ok()?;
     v.get("revision")?.as_str().filter(|s| !s.is_empty()).map(String::from)

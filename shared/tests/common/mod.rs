@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 use k8s_openapi::api::admissionregistration::v1::MutatingWebhookConfiguration;
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Pod};
-use mesh::model::proxy::replicaset_owner;
-use mesh::model::{ControlPlane, Mesh, NamespaceBinding, Proxy, ReplicaSetOwners};
+use shared::model::proxy::replicaset_owner;
+use shared::model::{ControlPlane, Mesh, NamespaceBinding, Proxy, ReplicaSetOwners};
 
 /// The canary cluster: revisions 1-27 and 1-28, tags `default` and `prod`.
 pub const CANARY: &[&str] = &[
