@@ -98,14 +98,9 @@ impl ConnectArgs {
         if let Some(ctx) = &self.context
             && !kubeconfig.contexts.iter().any(|c| &c.name == ctx)
         {
-            let known: Vec<_> = kubeconfig.contexts.iter().map(|c| c.name.as_str()).collect();
             return Err(Error::Usage(format!(
                 "context {ctx:?} is not in the kubeconfig (known contexts: {})",
-                if known.is_empty() {
-                    "none".to_string()
-                } else {
-                    known.join(", ")
-                }
+                crate::error::known(kubeconfig.contexts.iter().map(|c| c.name.as_str()))
             )));
         }
         if let Some(cluster) = &self.cluster

@@ -69,6 +69,16 @@ impl Error {
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
+/// The names that do exist, for "not found" messages: `a, b, c`, or `none`.
+pub fn known<'a>(names: impl IntoIterator<Item = &'a str>) -> String {
+    let names: Vec<&str> = names.into_iter().collect();
+    if names.is_empty() {
+        "none".to_string()
+    } else {
+        names.join(", ")
+    }
+}
+
 /// Turn a kube error into one that names the server, the verb and the resource.
 pub fn api_error(err: kube::Error, url: &str, action: impl Into<String>) -> Error {
     let action = action.into();
