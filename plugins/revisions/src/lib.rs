@@ -1,13 +1,17 @@
 //! `kubectl mesh revisions`: every control-plane revision and tag, which namespaces point
 //! at it, how many proxies of which version each serves, and what is out of date.
+//!
+//! The step is read-only: it reads the mesh, plans the report (`plan.rs`) and prints it
+//! (`report.rs`). It changes nothing, so unlike the other steps it has no `act.rs`.
 
+mod plan;
 mod report;
 
 use clap::Parser;
-use shared::output::{Format, OutputArgs};
+use shared::output::OutputArgs;
 use shared::{ConnectArgs, Scope, ScopeArgs, collect, exit};
 
-pub use report::Report;
+pub use plan::Report;
 
 const ABOUT: &str = "Show every Istio control-plane revision and tag, the namespaces and proxies each one serves, and what is out of date";
 
@@ -58,23 +62,27 @@ pub enum View {
     Proxies,
 }
 
+impl Args {
+    fn view(&self) -> View {
+        if self.namespaces {
+            View::Namespaces
+        } else if self.proxies {
+            View::Proxies
+        } else {
+            View::Revisions
+        }
+    }
+}
+
+/// Read the mesh, plan the report, print it. With `--check`, exit 3 when any proxy is out
+/// of date.
 pub async fn run(args: Args) -> shared::Result<u8> {
     let conn = args.connect.connect().await?;
     // The mesh-wide picture by default; -n narrows the namespaces and proxies read.
     let scope = args.scope.scope(Scope::All);
     let mesh = collect::read_mesh(&conn, &scope).await?;
     let report = Report::new(&mesh, scope != Scope::All);
-    let view = if args.namespaces {
-        View::Namespaces
-    } else if args.proxies {
-        View::Proxies
-    } else {
-        View::Revisions
-    };
-    match args.output.format {
-        Format::Json | Format::Yaml => shared::output::print_document(args.output.format, &report)?,
-        format => print!("{}", report.render(view, format == Format::Wide, args.output.paint())),
-    }
+    report.print(args.view(), &args.output)?;
     Ok(if args.check && report.out_of_date > 0 {
         exit::OUT_OF_DATE
     } else {

@@ -1,154 +1,36 @@
-//! The document `revisions` prints: the same data for the table and for `-o json|yaml`.
+//! How `revisions` prints its [`Report`]: a table per view for people, one document for
+//! `-o json|yaml`.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
-use serde::Serialize;
+use shared::model::Injection;
 use shared::model::mesh::version_key;
-use shared::model::{Injection, Mesh, ProxyState, Warning};
-use shared::output::{Paint, SCHEMA_VERSION, render, table};
+use shared::output::{Envelope, Format, OutputArgs, Paint, render, table};
 
 use crate::View;
+use crate::plan::{NamespaceRow, Report, RevisionRow};
 
-/// `-o json|yaml` schema (documented in README.md, versioned by `schemaVersion`).
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Report {
-    pub schema_version: u32,
-    pub kind: &'static str,
-    pub default_revision: Option<String>,
-    pub revisions: Vec<RevisionRow>,
-    pub tags: Vec<TagRow>,
-    pub namespaces: Vec<NamespaceRow>,
-    pub proxies: Vec<ProxyState>,
-    /// Live injected pods.
-    pub total_proxies: usize,
-    pub out_of_date: usize,
-    /// Succeeded/Failed injected pods, counted apart.
-    pub terminal_pods: usize,
-    pub warnings: Vec<Warning>,
-}
-
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct RevisionRow {
-    pub name: String,
-    pub tags: Vec<String>,
-    pub default: bool,
-    /// The version its proxies should run (istiod's image tag).
-    pub version: Option<String>,
-    pub istiod: Option<shared::model::Istiod>,
-    pub ready: bool,
-    pub injector: Option<shared::model::InjectorConfig>,
-    pub webhook: Option<String>,
-    /// False for a revision seen only on proxies: its control plane is gone.
-    pub installed: bool,
-    pub namespaces: Vec<String>,
-    /// Live proxies by version (`override` for a proxyImage override).
-    pub proxies: BTreeMap<String, usize>,
-    pub out_of_date: usize,
-}
-
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct TagRow {
-    pub name: String,
-    pub revision: String,
-    pub webhook: String,
-    pub namespaces: Vec<String>,
-}
-
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct NamespaceRow {
-    pub name: String,
-    pub rev_label: Option<String>,
-    pub injection_label: Option<String>,
-    pub injection: Injection,
-    /// Live proxies by injecting revision.
-    pub proxies: BTreeMap<String, usize>,
-    pub out_of_date: usize,
-}
+/// The `kind` of the `-o json|yaml` document.
+const KIND: &str = "MeshRevisions";
 
 impl Report {
-    /// `narrowed`: the user named namespaces, so every one of them is listed even without
-    /// labels or proxies.
-    pub fn new(mesh: &Mesh, narrowed: bool) -> Report {
-        let cp = &mesh.control_plane;
-        let mut names: BTreeSet<String> = cp.revisions.keys().cloned().collect();
-        names.extend(mesh.proxies.iter().filter_map(|p| p.proxy.revision.clone()));
-        let revisions = names
-            .into_iter()
-            .map(|name| {
-                let rev = cp.revisions.get(&name);
-                RevisionRow {
-                    tags: rev.map(|r| r.tags.clone()).unwrap_or_default(),
-                    default: rev.is_some_and(|r| r.default),
-                    version: rev.and_then(|r| r.version().map(String::from)),
-                    istiod: rev.and_then(|r| r.istiod.clone()),
-                    ready: rev.is_some_and(|r| r.ready()),
-                    injector: rev.and_then(|r| r.injector.clone()),
-                    webhook: rev.and_then(|r| r.webhook.clone()),
-                    installed: rev.is_some(),
-                    namespaces: mesh.namespaces_using(&name).iter().map(|n| n.name.clone()).collect(),
-                    proxies: mesh.versions_of(&name),
-                    out_of_date: mesh.proxies_of(&name).filter(|p| p.is_out_of_date()).count(),
-                    name,
-                }
-            })
-            .collect();
-        let tags = cp
-            .tags
-            .values()
-            .map(|t| TagRow {
-                name: t.name.clone(),
-                revision: t.revision.clone(),
-                webhook: t.webhook.clone(),
-                namespaces: mesh
-                    .namespaces
-                    .values()
-                    .filter(|n| matches!(&n.injection, Injection::Revision { tag: Some(tag), .. } if *tag == t.name))
-                    .map(|n| n.name.clone())
-                    .collect(),
-            })
-            .collect();
-        let namespaces = mesh
-            .namespaces
-            .values()
-            .map(|n| {
-                let mut proxies = BTreeMap::new();
-                let mut out_of_date = 0;
-                for p in mesh.proxies.iter().filter(|p| p.proxy.namespace == n.name) {
-                    *proxies
-                        .entry(p.proxy.revision.clone().unwrap_or_else(|| "unknown".into()))
-                        .or_default() += 1;
-                    out_of_date += usize::from(p.is_out_of_date());
-                }
-                NamespaceRow {
-                    name: n.name.clone(),
-                    rev_label: n.rev_label.clone(),
-                    injection_label: n.injection_label.clone(),
-                    injection: n.injection.clone(),
-                    proxies,
-                    out_of_date,
-                }
-            })
-            .filter(|n| narrowed || n.rev_label.is_some() || n.injection_label.is_some() || !n.proxies.is_empty())
-            .collect();
-        Report {
-            schema_version: SCHEMA_VERSION,
-            kind: "MeshRevisions",
-            default_revision: cp.default_revision.clone(),
-            revisions,
-            tags,
-            namespaces,
-            proxies: mesh.proxies.clone(),
-            total_proxies: mesh.proxies.len(),
-            out_of_date: mesh.out_of_date_count(),
-            terminal_pods: mesh.terminal.len(),
-            warnings: mesh.warnings(),
+    /// The `-o json|yaml` document: `schemaVersion` and `kind` first, then the report.
+    pub fn document(&self) -> Envelope<&Report> {
+        Envelope::new(KIND, self)
+    }
+
+    /// Print the document or the view's table, as `-o` asks.
+    pub fn print(&self, view: View, output: &OutputArgs) -> shared::Result<()> {
+        match output.format {
+            Format::Json | Format::Yaml => self.document().print(output.format),
+            format => {
+                print!("{}", self.render(view, format == Format::Wide, output.paint()));
+                Ok(())
+            }
         }
     }
 
+    /// The view's table, then the warnings, then a one-line summary.
     pub fn render(&self, view: View, wide: bool, paint: Paint) -> String {
         let mut out = match view {
             View::Revisions => self.revisions_table(wide, paint),
@@ -185,6 +67,7 @@ impl Report {
         }
     }
 
+    /// One row per revision, then the tags and where they point.
     fn revisions_table(&self, wide: bool, paint: Paint) -> String {
         let mut headers = vec![
             "revision",
@@ -200,64 +83,26 @@ impl Report {
         }
         let mut t = table(&headers);
         for r in &self.revisions {
-            let istiod = match &r.istiod {
-                Some(i) if r.ready => paint.good(&format!("{}/{}", i.ready_replicas, i.replicas)),
-                Some(i) => paint.bad(&format!("{}/{}", i.ready_replicas, i.replicas)),
-                None if r.installed => paint.bad("missing"),
-                None => paint.bad("removed"),
-            };
-            let mut row = vec![
-                if r.default {
-                    format!("{} (default)", r.name)
-                } else {
-                    r.name.clone()
-                },
-                dash(r.tags.join(",")),
-                r.version.clone().unwrap_or_else(|| "-".into()),
-                istiod,
-                dash(if wide {
-                    r.namespaces.join(",")
-                } else {
-                    abbreviate(&r.namespaces)
-                }),
-                dash(counts(&r.proxies)),
-                if r.out_of_date > 0 {
-                    paint.warn(&r.out_of_date.to_string())
-                } else {
-                    "0".into()
-                },
-            ];
-            if wide {
-                row.push(
-                    r.istiod
-                        .as_ref()
-                        .map(|i| format!("{}/{}", i.namespace, i.name))
-                        .unwrap_or_else(|| "-".into()),
-                );
-                row.push(
-                    r.injector
-                        .as_ref()
-                        .and_then(|i| i.hub.clone())
-                        .unwrap_or_else(|| "-".into()),
-                );
-                row.push(r.webhook.clone().unwrap_or_else(|| "-".into()));
-            }
-            t.add_row(row);
+            t.add_row(revision_row(r, wide, paint));
         }
         let mut out = render(&t);
         if !self.tags.is_empty() {
-            let mut tags = table(&["tag", "revision", "namespaces"]);
-            for tag in &self.tags {
-                tags.add_row(vec![
-                    tag.name.clone(),
-                    tag.revision.clone(),
-                    dash(tag.namespaces.join(",")),
-                ]);
-            }
             out.push_str("\n\n");
-            out.push_str(&render(&tags));
+            out.push_str(&self.tags_table());
         }
         out
+    }
+
+    fn tags_table(&self) -> String {
+        let mut t = table(&["tag", "revision", "namespaces"]);
+        for tag in &self.tags {
+            t.add_row(vec![
+                tag.name.clone(),
+                tag.revision.clone(),
+                dash(tag.namespaces.join(",")),
+            ]);
+        }
+        render(&t)
     }
 
     fn namespaces_table(&self, wide: bool, paint: Paint) -> String {
@@ -274,33 +119,7 @@ impl Report {
         }
         let mut t = table(&headers);
         for n in &self.namespaces {
-            let (injector, by) = match &n.injection {
-                Injection::Revision {
-                    revision,
-                    tag: Some(tag),
-                    by,
-                } => (format!("{revision} (tag {tag})"), by.clone()),
-                Injection::Revision { revision, by, .. } => (revision.clone(), by.clone()),
-                Injection::Disabled => ("disabled".into(), "istio-injection".into()),
-                Injection::NotLabeled => ("-".into(), "pod labels".into()),
-                Injection::Broken { reason } => (paint.bad("none"), reason.clone()),
-            };
-            let mut row = vec![
-                n.name.clone(),
-                n.rev_label.clone().unwrap_or_else(|| "-".into()),
-                n.injection_label.clone().unwrap_or_else(|| "-".into()),
-                injector,
-                dash(counts(&n.proxies)),
-                if n.out_of_date > 0 {
-                    paint.warn(&n.out_of_date.to_string())
-                } else {
-                    "0".into()
-                },
-            ];
-            if wide {
-                row.push(by);
-            }
-            t.add_row(row);
+            t.add_row(namespace_row(n, wide, paint));
         }
         render(&t)
     }
@@ -312,43 +131,119 @@ impl Report {
         }
         let mut t = table(&headers);
         for p in &self.proxies {
-            let status = if p.is_out_of_date() {
-                paint.warn(&format!(
-                    "out of date: {}",
-                    p.out_of_date
-                        .iter()
-                        .map(ToString::to_string)
-                        .collect::<Vec<_>>()
-                        .join("; ")
-                ))
-            } else {
-                paint.good("up to date")
-            };
             let mut row = vec![
                 p.proxy.namespace.clone(),
                 p.proxy.workload.to_string(),
                 p.proxy.pod.clone(),
-                p.proxy.revision.clone().unwrap_or_else(|| "-".into()),
+                or_dash(p.proxy.revision.as_deref()),
                 version_key(&p.proxy),
-                status,
+                proxy_status(p, paint),
             ];
             if wide {
                 row.push(p.proxy.image.clone());
-                row.push(
-                    if p.proxy.gateway {
-                        "gateway"
-                    } else if p.proxy.native {
-                        "native"
-                    } else {
-                        "classic"
-                    }
-                    .into(),
-                );
-                row.push(p.expected_revision.clone().unwrap_or_else(|| "-".into()));
+                row.push(sidecar_kind(&p.proxy).into());
+                row.push(or_dash(p.expected_revision.as_deref()));
             }
             t.add_row(row);
         }
         render(&t)
+    }
+}
+
+fn revision_row(r: &RevisionRow, wide: bool, paint: Paint) -> Vec<String> {
+    let mut row = vec![
+        if r.default {
+            format!("{} (default)", r.name)
+        } else {
+            r.name.clone()
+        },
+        dash(r.tags.join(",")),
+        or_dash(r.version.as_deref()),
+        istiod_status(r, paint),
+        dash(if wide {
+            r.namespaces.join(",")
+        } else {
+            abbreviate(&r.namespaces)
+        }),
+        dash(counts(&r.proxies)),
+        out_of_date(r.out_of_date, paint),
+    ];
+    if wide {
+        row.push(or_dash(
+            r.istiod
+                .as_ref()
+                .map(|i| format!("{}/{}", i.namespace, i.name))
+                .as_deref(),
+        ));
+        row.push(or_dash(r.injector.as_ref().and_then(|i| i.hub.as_deref())));
+        row.push(or_dash(r.webhook.as_deref()));
+    }
+    row
+}
+
+/// `ready/wanted` replicas of the revision's istiod, `missing` for an installed revision
+/// without one, `removed` for a revision seen only on proxies.
+fn istiod_status(r: &RevisionRow, paint: Paint) -> String {
+    match &r.istiod {
+        Some(i) if r.ready => paint.good(&format!("{}/{}", i.ready_replicas, i.replicas)),
+        Some(i) => paint.bad(&format!("{}/{}", i.ready_replicas, i.replicas)),
+        None if r.installed => paint.bad("missing"),
+        None => paint.bad("removed"),
+    }
+}
+
+fn namespace_row(n: &NamespaceRow, wide: bool, paint: Paint) -> Vec<String> {
+    let (injector, by) = match &n.injection {
+        Injection::Revision {
+            revision,
+            tag: Some(tag),
+            by,
+        } => (format!("{revision} (tag {tag})"), by.clone()),
+        Injection::Revision { revision, by, .. } => (revision.clone(), by.clone()),
+        Injection::Disabled => ("disabled".into(), "istio-injection".into()),
+        Injection::NotLabeled => ("-".into(), "pod labels".into()),
+        Injection::Broken { reason } => (paint.bad("none"), reason.clone()),
+    };
+    let mut row = vec![
+        n.name.clone(),
+        or_dash(n.rev_label.as_deref()),
+        or_dash(n.injection_label.as_deref()),
+        injector,
+        dash(counts(&n.proxies)),
+        out_of_date(n.out_of_date, paint),
+    ];
+    if wide {
+        row.push(by);
+    }
+    row
+}
+
+fn proxy_status(p: &shared::model::ProxyState, paint: Paint) -> String {
+    if p.is_out_of_date() {
+        let reasons: Vec<String> = p.out_of_date.iter().map(ToString::to_string).collect();
+        paint.warn(&format!("out of date: {}", reasons.join("; ")))
+    } else {
+        paint.good("up to date")
+    }
+}
+
+/// How the proxy runs: a gateway, a native sidecar (an init container with
+/// restartPolicy Always), or a classic sidecar container.
+fn sidecar_kind(p: &shared::model::Proxy) -> &'static str {
+    if p.gateway {
+        "gateway"
+    } else if p.native {
+        "native"
+    } else {
+        "classic"
+    }
+}
+
+fn out_of_date(count: usize, paint: Paint) -> String {
+    if count > 0 {
+        paint.warn(&count.to_string())
+    } else {
+        "0".into()
     }
 }
 
@@ -365,6 +260,10 @@ fn abbreviate(names: &[String]) -> String {
 
 fn dash(s: String) -> String {
     if s.is_empty() { "-".into() } else { s }
+}
+
+fn or_dash(s: Option<&str>) -> String {
+    s.unwrap_or("-").to_string()
 }
 
 /// `1.27.4: 7, 1.28.3: 2`
