@@ -95,24 +95,24 @@ impl ConnectArgs {
     /// Load the kubeconfig the way kubectl does and build a client. No request is made yet.
     pub async fn connect(&self) -> Result<Connection> {
         let kubeconfig = self.load_kubeconfig()?;
-        if let Some(ctx) = &self.context
-            && !kubeconfig.contexts.iter().any(|c| &c.name == ctx)
-        {
-            return Err(Error::Usage(format!(
-                "context {ctx:?} is not in the kubeconfig (known contexts: {})",
-                crate::error::known(kubeconfig.contexts.iter().map(|c| c.name.as_str()))
-            )));
-        }
-        if let Some(cluster) = &self.cluster
-            && !kubeconfig.clusters.iter().any(|c| &c.name == cluster)
-        {
-            return Err(Error::Usage(format!("cluster {cluster:?} is not in the kubeconfig")));
-        }
-        if let Some(user) = &self.user
-            && !kubeconfig.auth_infos.iter().any(|c| &c.name == user)
-        {
-            return Err(Error::Usage(format!("user {user:?} is not in the kubeconfig")));
-        }
+        // kubectl refuses a --context, --cluster or --user the kubeconfig does not define
+        // (client-go's tools/clientcmd/client_config.go, ConfirmUsable); we also name the
+        // ones it does define.
+        named_in_kubeconfig(
+            "context",
+            self.context.as_deref(),
+            kubeconfig.contexts.iter().map(|c| c.name.as_str()),
+        )?;
+        named_in_kubeconfig(
+            "cluster",
+            self.cluster.as_deref(),
+            kubeconfig.clusters.iter().map(|c| c.name.as_str()),
+        )?;
+        named_in_kubeconfig(
+            "user",
+            self.user.as_deref(),
+            kubeconfig.auth_infos.iter().map(|c| c.name.as_str()),
+        )?;
         if self.context.is_none() && kubeconfig.current_context.as_deref().unwrap_or("").is_empty() {
             return Err(Error::Kubeconfig(
                 "the kubeconfig has no current context; pass --context NAME or run `kubectl config use-context NAME`"
@@ -188,6 +188,18 @@ impl ConnectArgs {
     }
 }
 
+/// A usage error naming the `what`s that do exist when `given` is not one of `names`.
+fn named_in_kubeconfig<'a>(what: &str, given: Option<&str>, names: impl Iterator<Item = &'a str>) -> Result<()> {
+    let names: Vec<&str> = names.collect();
+    match given {
+        Some(name) if !names.contains(&name) => Err(Error::Usage(format!(
+            "{what} {name:?} is not in the kubeconfig (known {what}s: {})",
+            crate::error::known(names)
+        ))),
+        _ => Ok(()),
+    }
+}
+
 fn home_kubeconfig() -> Option<PathBuf> {
     std::env::var_os("HOME").map(|h| Path::new(&h).join(".kube").join("config"))
 }
@@ -259,6 +271,24 @@ mod tests {
         assert!(parse_duration("5x").unwrap_err().contains("unknown unit"));
         assert!(parse_duration("m").is_err());
         assert!(parse_duration("10").is_ok());
+    }
+
+    #[test]
+    fn a_name_not_in_the_kubeconfig_is_a_usage_error_listing_the_known_ones() {
+        let names = || ["nowhere", "staging"].into_iter();
+        assert!(named_in_kubeconfig("cluster", None, names()).is_ok());
+        assert!(named_in_kubeconfig("cluster", Some("staging"), names()).is_ok());
+        let err = named_in_kubeconfig("user", Some("admin"), names()).unwrap_err();
+        assert!(matches!(err, Error::Usage(_)), "{err:?}");
+        assert_eq!(
+            err.to_string(),
+            "user \"admin\" is not in the kubeconfig (known users: nowhere, staging)"
+        );
+        let err = named_in_kubeconfig("cluster", Some("prod"), std::iter::empty()).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "cluster \"prod\" is not in the kubeconfig (known clusters: none)"
+        );
     }
 
     #[test]

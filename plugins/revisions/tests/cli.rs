@@ -260,6 +260,24 @@ fn unknown_context_lists_the_known_ones() {
 }
 
 #[test]
+fn unknown_cluster_or_user_lists_the_known_ones() {
+    let home = scratch("cluster-user");
+    let kubeconfig = unreachable_kubeconfig(&home);
+    let r = run(mesh_revisions(&home, &["--cluster", "prod-eu"]).env("KUBECONFIG", &kubeconfig));
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert_eq!(
+        r.stderr.trim_end(),
+        "error: kubectl mesh revisions: cluster \"prod-eu\" is not in the kubeconfig (known clusters: nowhere)"
+    );
+    let r = run(mesh_revisions(&home, &["--user", "admin"]).env("KUBECONFIG", &kubeconfig));
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert_eq!(
+        r.stderr.trim_end(),
+        "error: kubectl mesh revisions: user \"admin\" is not in the kubeconfig (known users: nobody)"
+    );
+}
+
+#[test]
 fn unreachable_server_names_the_url() {
     let home = scratch("unreachable");
     let kubeconfig = unreachable_kubeconfig(&home);
