@@ -1,0 +1,139 @@
+//! The deletes, one object at a time in the plan's order, as istioctl's `DeleteResource`
+//! (operator/pkg/uninstall/prune.go) sends them: foreground propagation, a missing object is
+//! no error. Unlike istioctl, each delete carries the uid read (so an object recreated since
+//! is left alone) and waits on a watch until the object is gone.
+
+use std::time::Duration;
+
+use kube::api::{Api, DeleteParams, DynamicObject, Preconditions};
+use kube::runtime::wait::{await_condition, conditions};
+use serde::Serialize;
+use shared::Connection;
+use shared::error::api_error;
+use shared::output::DryRun;
+
+use crate::plan::{self, Item};
+
+/// What happened to one object.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase", tag = "result")]
+pub(crate) enum Outcome {
+    /// Gone (or, with `--dry-run=server`, accepted by the API server).
+    Deleted,
+    /// Already deleted by someone else.
+    AlreadyGone,
+    /// Not deleted, or not gone in time.
+    Failed { error: String },
+}
+
+/// One planned object and its outcome.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct Deletion {
+    #[serde(flatten)]
+    pub(crate) item: Item,
+    #[serde(flatten)]
+    pub(crate) outcome: Outcome,
+}
+
+/// Delete every item in order; `done` sees each outcome as it comes.
+pub(crate) async fn delete_all(
+    conn: &Connection,
+    items: &[Item],
+    dry_run: DryRun,
+    timeout: Duration,
+    mut done: impl FnMut(&Deletion),
+) -> Vec<Deletion> {
+    let mut out = Vec::with_capacity(items.len());
+    for it in items {
+        let deletion = Deletion {
+            item: it.clone(),
+            outcome: delete(conn, it, dry_run, timeout).await,
+        };
+        done(&deletion);
+        out.push(deletion);
+    }
+    out
+}
+
+/// Delete with foreground propagation, only the object planned for (uid precondition), and
+/// wait on a watch until it is gone. With `--dry-run=server` the API server runs admission
+/// and RBAC and persists nothing, so there is nothing to wait for.
+async fn delete(conn: &Connection, it: &Item, dry_run: DryRun, timeout: Duration) -> Outcome {
+    let Some(k) = plan::resource_kind(&it.kind) else {
+        return Outcome::Failed {
+            error: format!("{} is not a kind prune deletes", it.kind),
+        };
+    };
+    let ar = k.api_resource();
+    let api = match &it.namespace {
+        Some(ns) => Api::<DynamicObject>::namespaced_with(conn.client.clone(), ns, &ar),
+        None => Api::<DynamicObject>::all_with(conn.client.clone(), &ar),
+    };
+    let params = DeleteParams {
+        dry_run: dry_run.server(),
+        preconditions: Some(Preconditions {
+            uid: Some(it.uid.clone()),
+            resource_version: None,
+        }),
+        ..DeleteParams::foreground()
+    };
+    match api.delete(&it.name, &params).await {
+        Ok(_) if dry_run.server() => Outcome::Deleted,
+        Ok(_) => wait_until_gone(api, it, timeout).await,
+        Err(kube::Error::Api(s)) if s.code == 404 => Outcome::AlreadyGone,
+        Err(kube::Error::Api(s)) if s.code == 409 => Outcome::Failed {
+            error: format!(
+                "replaced by a new object since it was read ({}); not deleted",
+                s.message
+            ),
+        },
+        Err(e) => Outcome::Failed {
+            error: api_error(e, &conn.url, format!("delete {it}")).to_string(),
+        },
+    }
+}
+
+async fn wait_until_gone(api: Api<DynamicObject>, it: &Item, timeout: Duration) -> Outcome {
+    let wait = await_condition(api, &it.name, conditions::is_deleted(&it.uid));
+    match tokio::time::timeout(timeout, wait).await {
+        Ok(Ok(_)) => Outcome::Deleted,
+        Ok(Err(e)) => Outcome::Failed {
+            error: format!("watching {it} until it is gone: {e}"),
+        },
+        Err(_) => Outcome::Failed {
+            error: format!(
+                "still there after {}s (foreground deletion waits for its dependents); run the same command again to finish",
+                timeout.as_secs()
+            ),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn results_read_like_before() {
+        let item = Item {
+            kind: "Service".into(),
+            namespace: Some("istio-system".into()),
+            name: "istiod-1-27".into(),
+            uid: "u".into(),
+        };
+        let row = |outcome| {
+            serde_json::to_value(Deletion {
+                item: item.clone(),
+                outcome,
+            })
+            .unwrap()
+        };
+        assert_eq!(
+            row(Outcome::AlreadyGone),
+            serde_json::json!({"kind": "Service", "namespace": "istio-system", "name": "istiod-1-27", "result": "alreadyGone"})
+        );
+        let failed = row(Outcome::Failed { error: "no".into() });
+        assert_eq!(failed["result"], "failed");
+        assert_eq!(failed["error"], "no");
+    }
+}

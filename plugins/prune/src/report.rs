@@ -1,0 +1,263 @@
+//! What prune prints: the plan table, a line per object deleted, the summary, and the
+//! `-o json|yaml` document (`MeshPrune`).
+
+use serde::Serialize;
+use shared::output::{DryRun, Envelope, Format, OutputArgs, Paint};
+
+use crate::act::{Deletion, Outcome};
+use crate::plan::Plan;
+
+/// The `kind` of prune's JSON/YAML document.
+const KIND: &str = "MeshPrune";
+
+/// Where the run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+enum Status {
+    /// `--dry-run` (client): the plan only.
+    Planned,
+    /// The revision is in use; nothing was deleted.
+    Refused,
+    /// Every planned object is gone (or, with `--dry-run=server`, the server accepted every
+    /// delete).
+    Deleted,
+    /// Some objects could not be deleted.
+    Partial,
+    /// Nothing of the revision is left.
+    NothingToDo,
+}
+
+/// The document's own fields, after the envelope's `schemaVersion`, `kind` and `dryRun`.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Body<'a> {
+    status: Status,
+    plan: &'a Plan,
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    results: &'a [Deletion],
+}
+
+/// How to print, chosen once from the flags.
+pub(crate) struct Report {
+    format: Format,
+    machine: bool,
+    paint: Paint,
+    dry_run: DryRun,
+}
+
+impl Report {
+    pub(crate) fn new(output: &OutputArgs, dry_run: DryRun) -> Self {
+        Report {
+            format: output.format,
+            machine: output.machine(),
+            paint: output.paint(),
+            dry_run,
+        }
+    }
+
+    fn document(&self, status: Status, plan: &Plan, results: &[Deletion]) -> shared::Result<()> {
+        Envelope::with_dry_run(KIND, self.dry_run, Body { status, plan, results }).print(self.format)
+    }
+
+    /// The revision is in use: the plan, and the error that names every user and the
+    /// command that frees it.
+    pub(crate) fn refused(&self, plan: &Plan) -> shared::Error {
+        if self.machine {
+            if let Err(e) = self.document(Status::Refused, plan, &[]) {
+                return e;
+            }
+        } else {
+            print!("{}", render_plan(plan, self.paint));
+        }
+        let mut msg = format!(
+            "refusing to prune revision {}: it is still in use; nothing was deleted",
+            plan.revision
+        );
+        for u in &plan.users {
+            msg.push_str(&format!("\n  - {}\n      → {}", u.what, u.fix));
+        }
+        shared::Error::Refused(msg)
+    }
+
+    pub(crate) fn nothing_to_do(&self, plan: &Plan) -> shared::Result<u8> {
+        if self.machine {
+            self.document(Status::NothingToDo, plan, &[])?;
+        } else {
+            print!("{}", render_plan(plan, self.paint));
+            println!("Nothing of revision {} is left to delete.", plan.revision);
+        }
+        Ok(shared::exit::OK)
+    }
+
+    /// `--dry-run` (client): the plan, nothing sent.
+    pub(crate) fn planned(&self, plan: &Plan) -> shared::Result<u8> {
+        if self.machine {
+            self.document(Status::Planned, plan, &[])?;
+        } else {
+            print!("{}", render_plan(plan, self.paint));
+            println!("Dry run: nothing deleted.");
+        }
+        Ok(shared::exit::OK)
+    }
+
+    /// The plan table before the deletes (the document comes at the end).
+    pub(crate) fn plan(&self, plan: &Plan) {
+        if !self.machine {
+            print!("{}", render_plan(plan, self.paint));
+        }
+    }
+
+    /// One line per object, as its delete finishes.
+    pub(crate) fn deletion(&self, d: &Deletion) {
+        if self.machine {
+            return;
+        }
+        let it = &d.item;
+        match &d.outcome {
+            Outcome::Deleted => println!("{it} deleted{}", self.dry_run.suffix()),
+            Outcome::AlreadyGone => println!("{it} already gone"),
+            Outcome::Failed { error } => println!("{it} {}: {error}", self.paint.bad("failed")),
+        }
+    }
+
+    /// The summary (or the document) after the deletes, and the exit code.
+    pub(crate) fn results(&self, plan: &Plan, results: &[Deletion]) -> shared::Result<u8> {
+        let failed = results
+            .iter()
+            .filter(|d| matches!(d.outcome, Outcome::Failed { .. }))
+            .count();
+        if self.machine {
+            let status = if failed > 0 { Status::Partial } else { Status::Deleted };
+            self.document(status, plan, results)?;
+        } else {
+            println!("{}", summary(plan, failed, self.dry_run));
+        }
+        Ok(if failed > 0 {
+            shared::exit::PARTIAL
+        } else {
+            shared::exit::OK
+        })
+    }
+}
+
+fn summary(plan: &Plan, failed: usize, dry_run: DryRun) -> String {
+    let (revision, deleted, kept) = (&plan.revision, plan.delete.len(), plan.keep.len());
+    match (failed, dry_run.server()) {
+        (0, false) => format!("Revision {revision} pruned: {deleted} objects deleted, {kept} kept."),
+        (_, false) => format!("{failed} object(s) could not be deleted; run the same command again to finish."),
+        (0, true) => format!(
+            "Server dry run: the API server accepted deleting {deleted} objects of revision {revision} ({kept} kept); nothing deleted."
+        ),
+        (_, true) => format!("Server dry run: the API server refused to delete {failed} object(s); nothing deleted."),
+    }
+}
+
+/// The plan as a table: what is deleted, what is kept and why.
+fn render_plan(plan: &Plan, paint: Paint) -> String {
+    let mut t = shared::output::table(&["action", "kind", "namespace", "name", "reason"]);
+    for d in &plan.delete {
+        t.add_row(vec![
+            paint.bad("delete"),
+            d.kind.clone(),
+            d.namespace.clone().unwrap_or_default(),
+            d.name.clone(),
+            String::new(),
+        ]);
+    }
+    for k in &plan.keep {
+        t.add_row(vec![
+            paint.good("keep"),
+            k.item.kind.clone(),
+            k.item.namespace.clone().unwrap_or_default(),
+            k.item.name.clone(),
+            k.reason.clone(),
+        ]);
+    }
+    let mut out = format!(
+        "Revision {}: {} objects selected by {} ({} to delete, {} kept)\n",
+        plan.revision,
+        plan.delete.len() + plan.keep.len(),
+        plan.selector,
+        plan.delete.len(),
+        plan.keep.len()
+    );
+    if plan.delete.len() + plan.keep.len() > 0 {
+        out.push_str(&shared::output::render(&t));
+        out.push('\n');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::Item;
+
+    fn plan() -> Plan {
+        Plan {
+            revision: "1-27".into(),
+            selector: crate::plan::selector("1-27"),
+            delete: vec![Item {
+                kind: "Deployment".into(),
+                namespace: Some("istio-system".into()),
+                name: "istiod-1-27".into(),
+                uid: "u".into(),
+            }],
+            ..Plan::default()
+        }
+    }
+
+    #[test]
+    fn the_document_carries_the_envelope_status_plan_and_results() {
+        let plan = plan();
+        let planned = Body {
+            status: Status::NothingToDo,
+            plan: &plan,
+            results: &[],
+        };
+        let doc = serde_json::to_value(Envelope::with_dry_run(KIND, DryRun::Client, planned)).unwrap();
+        assert_eq!(doc["kind"], "MeshPrune");
+        assert_eq!(doc["dryRun"], "client");
+        assert_eq!(doc["status"], "nothingToDo");
+        assert_eq!(doc["plan"]["delete"][0]["name"], "istiod-1-27");
+        assert!(doc.get("results").is_none(), "{doc}");
+
+        let results = [Deletion {
+            item: plan.delete[0].clone(),
+            outcome: Outcome::Deleted,
+        }];
+        let done = Body {
+            status: Status::Deleted,
+            plan: &plan,
+            results: &results,
+        };
+        let doc = serde_json::to_value(Envelope::with_dry_run(KIND, DryRun::Server, done)).unwrap();
+        assert_eq!(doc["dryRun"], "server");
+        assert_eq!(doc["status"], "deleted");
+        assert_eq!(doc["results"][0]["result"], "deleted");
+        assert_eq!(doc["results"][0]["kind"], "Deployment");
+    }
+
+    #[test]
+    fn a_server_dry_run_says_nothing_was_deleted() {
+        assert!(summary(&plan(), 0, DryRun::Server).contains("nothing deleted"));
+        assert!(summary(&plan(), 1, DryRun::Server).contains("refused to delete 1 object(s)"));
+        assert_eq!(
+            summary(&plan(), 0, DryRun::None),
+            "Revision 1-27 pruned: 1 objects deleted, 0 kept."
+        );
+    }
+
+    #[test]
+    fn the_plan_table_lists_deletes_then_keeps() {
+        let text = render_plan(&plan(), Paint { enabled: false });
+        assert!(
+            text.starts_with("Revision 1-27: 1 objects selected by istio.io/rev=1-27"),
+            "{text}"
+        );
+        assert!(
+            text.contains("delete   Deployment   istio-system   istiod-1-27"),
+            "{text}"
+        );
+    }
+}
