@@ -72,6 +72,8 @@ pub struct Args {
     pub connect: ConnectArgs,
 }
 
+/// Read, plan, stop here if the revision is in use (or for `--dry-run`), confirm, delete,
+/// report.
 pub async fn run(args: Args) -> shared::Result<u8> {
     let revision = plan::revision_arg(&args.revision)?;
     let dry_run = args.dry_run.dry_run;
