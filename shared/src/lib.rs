@@ -10,6 +10,7 @@ pub mod connect;
 pub mod error;
 pub mod model;
 pub mod output;
+pub mod retry;
 pub mod rollout;
 
 pub use cli::VERSION;
