@@ -143,7 +143,9 @@ impl ConnectArgs {
         })
     }
 
-    fn load_kubeconfig(&self) -> Result<Kubeconfig> {
+    /// The kubeconfig as kubectl reads it: `--kubeconfig`, else the files of `KUBECONFIG`
+    /// merged (missing ones skipped), else `~/.kube/config`.
+    pub fn load_kubeconfig(&self) -> Result<Kubeconfig> {
         if let Some(path) = &self.kubeconfig {
             if !path.exists() {
                 return Err(Error::Kubeconfig(format!(
