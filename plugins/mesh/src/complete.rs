@@ -13,21 +13,21 @@ use clap::{Arg, ArgAction, Command, ValueHint};
 use shared::ConnectArgs;
 
 /// Cobra's ShellCompDirective bits used here.
-pub mod directive {
+pub(crate) mod directive {
     /// Let the shell complete file names.
-    pub const DEFAULT: u32 = 0;
+    pub(crate) const DEFAULT: u32 = 0;
     /// Offer only the candidates, never file names.
-    pub const NO_FILE_COMP: u32 = 4;
+    pub(crate) const NO_FILE_COMP: u32 = 4;
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Candidate {
-    pub value: String,
-    pub description: Option<String>,
+pub(crate) struct Candidate {
+    pub(crate) value: String,
+    pub(crate) description: Option<String>,
 }
 
 impl Candidate {
-    pub fn new(value: impl Into<String>, description: impl Into<String>) -> Candidate {
+    pub(crate) fn new(value: impl Into<String>, description: impl Into<String>) -> Candidate {
         let description = description.into();
         Candidate {
             value: value.into(),
@@ -35,7 +35,7 @@ impl Candidate {
         }
     }
 
-    pub fn bare(value: impl Into<String>) -> Candidate {
+    pub(crate) fn bare(value: impl Into<String>) -> Candidate {
         Candidate {
             value: value.into(),
             description: None,
@@ -44,14 +44,14 @@ impl Candidate {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Completions {
-    pub candidates: Vec<Candidate>,
-    pub directive: u32,
+pub(crate) struct Completions {
+    pub(crate) candidates: Vec<Candidate>,
+    pub(crate) directive: u32,
 }
 
 impl Completions {
     /// No candidates, and no file names either.
-    pub fn none() -> Completions {
+    pub(crate) fn none() -> Completions {
         Completions {
             candidates: vec![],
             directive: directive::NO_FILE_COMP,
@@ -81,7 +81,7 @@ impl fmt::Display for Completions {
 
 /// The values that need a cluster or the kubeconfig. Each returns nothing on any error:
 /// a completion must never print an error or hang.
-pub trait Lookup {
+pub(crate) trait Lookup {
     /// Revision names and revision tags.
     fn revisions(&self, connect: &ConnectArgs) -> Vec<Candidate>;
     fn namespaces(&self, connect: &ConnectArgs) -> Vec<Candidate>;
@@ -109,7 +109,7 @@ fn values_of(arg: &Arg) -> Values {
         .get_possible_values()
         .iter()
         .filter(|v| !v.is_hide_set())
-        .map(|v| Candidate::new(v.get_name(), v.get_help().map(|h| h.to_string()).unwrap_or_default()))
+        .map(|v| Candidate::new(v.get_name(), v.get_help().map(ToString::to_string).unwrap_or_default()))
         .collect();
     if !fixed.is_empty() {
         Values::Fixed(fixed)
@@ -148,7 +148,7 @@ fn first_line(arg: &Arg) -> String {
 
 /// Complete `words` (typed after `kubectl mesh`; the last is the partial word) against
 /// `root`, whose subcommands are the steps.
-pub fn complete(root: &Command, words: &[String], lookup: &dyn Lookup) -> Completions {
+pub(crate) fn complete(root: &Command, words: &[String], lookup: &dyn Lookup) -> Completions {
     let Some((current, before)) = words.split_last() else {
         return complete(root, &[String::new()], lookup);
     };
@@ -158,7 +158,7 @@ pub fn complete(root: &Command, words: &[String], lookup: &dyn Lookup) -> Comple
         let subcommands = root
             .get_subcommands()
             .filter(|c| !c.is_hide_set())
-            .map(|c| Candidate::new(c.get_name(), c.get_about().map(|a| a.to_string()).unwrap_or_default()))
+            .map(|c| Candidate::new(c.get_name(), c.get_about().map(ToString::to_string).unwrap_or_default()))
             .collect();
         return Completions::only(subcommands, current);
     };
@@ -361,7 +361,7 @@ mod tests {
 
     fn run(words: &[&str]) -> (String, Fake) {
         let fake = Fake::default();
-        let words: Vec<String> = words.iter().map(|w| w.to_string()).collect();
+        let words: Vec<String> = words.iter().map(ToString::to_string).collect();
         (complete(&root(), &words, &fake).to_string(), fake)
     }
 

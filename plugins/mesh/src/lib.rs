@@ -3,10 +3,10 @@
 //! workflow. The same binary answers kubectl's plugin completion when it is called as
 //! `kubectl_complete-mesh`.
 
-pub mod complete;
-pub mod lookup;
-pub mod overview;
-pub mod steps;
+mod complete;
+mod lookup;
+mod overview;
+mod steps;
 
 use std::ffi::OsString;
 use std::io::Write as _;
@@ -20,11 +20,11 @@ use shared::exit;
 use steps::{Found, STEPS, Step};
 
 /// The name kubectl looks for on PATH to complete `kubectl mesh …` (kubectl ≥ 1.26).
-pub const COMPLETE_NAME: &str = "kubectl_complete-mesh";
+const COMPLETE_NAME: &str = "kubectl_complete-mesh";
 
 /// Every step as a subcommand carrying the step's own flags, for completions. A step whose
 /// crate is not linked here is still listed, with its summary, so its name completes.
-pub fn command() -> Command {
+fn command() -> Command {
     let linked: Vec<(&str, Command)> = vec![
         ("revisions", kubectl_mesh_revisions::Args::command()),
         ("relabel", kubectl_mesh_relabel::Args::command()),
@@ -60,7 +60,8 @@ pub fn main(args: Vec<OsString>) -> ExitCode {
     let argv0 = args.next().unwrap_or_default();
     let args: Vec<OsString> = args.collect();
     if let Some(prefix) = completion_call(&argv0) {
-        return print_completions(prefix.into_iter().map(OsString::from).chain(args).collect());
+        let words: Vec<OsString> = prefix.into_iter().map(OsString::from).chain(args).collect();
+        return print_completions(&words);
     }
     let first = args.first().map(|a| a.to_string_lossy().into_owned());
     match first.as_deref() {
@@ -84,7 +85,7 @@ pub fn main(args: Vec<OsString>) -> ExitCode {
         }
         Some("version") => versions(),
         Some("completion") => completion_script(&args[1..]),
-        Some("__complete") => print_completions(args[1..].to_vec()),
+        Some("__complete") => print_completions(&args[1..]),
         Some(name) => match steps::find(name) {
             Some(step) => run_step(step, args[1..].to_vec()),
             None => {
@@ -108,7 +109,7 @@ fn completion_call(argv0: &OsString) -> Option<Option<String>> {
         .map(|step| Some(step.name.to_string()))
 }
 
-fn print_completions(words: Vec<OsString>) -> ExitCode {
+fn print_completions(words: &[OsString]) -> ExitCode {
     let words: Vec<String> = words.iter().map(|w| w.to_string_lossy().into_owned()).collect();
     // The shell shows whatever a completion prints: a bug must cost candidates, not garble
     // the user's prompt with a panic message.
@@ -149,7 +150,7 @@ fn run_step(step: Step, args: Vec<OsString>) -> ExitCode {
 }
 
 /// The message for `words` (as typed after `kubectl mesh`) whose first is not a step.
-pub fn unknown_step_message(words: &[String]) -> String {
+fn unknown_step_message(words: &[String]) -> String {
     let name = words.first().map(String::as_str).unwrap_or("");
     let names: Vec<&str> = STEPS.iter().map(|s| s.name).collect();
     let mut message = if name.starts_with('-') {
@@ -220,19 +221,7 @@ fn versions() -> ExitCode {
             complete = false;
             continue;
         };
-        let version = match Process::new(found.path()).arg("--version").output() {
-            Err(e) => Err(format!("(cannot run: {e})")),
-            Ok(o) if !o.status.success() => Err(format!("(--version failed: {})", o.status)),
-            // clap prints "<name> <version>"; keep the version.
-            Ok(o) => match String::from_utf8_lossy(&o.stdout).lines().next().map(str::trim) {
-                Some(line) if !line.is_empty() => Ok(line
-                    .split_once(' ')
-                    .map(|(_, v)| v.to_string())
-                    .unwrap_or(line.to_string())),
-                _ => Err("(--version printed nothing)".to_string()),
-            },
-        };
-        match version {
+        match version_of(found.path()) {
             Ok(v) => {
                 println!("{binary:<24} {v:<28} {}", found.path().display());
                 commits.push(v);
@@ -251,6 +240,22 @@ fn versions() -> ExitCode {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(exit::ERROR)
+    }
+}
+
+/// What a step binary's `--version` says, or why it said nothing.
+fn version_of(binary: &Path) -> Result<String, String> {
+    let output = Process::new(binary)
+        .arg("--version")
+        .output()
+        .map_err(|e| format!("(cannot run: {e})"))?;
+    if !output.status.success() {
+        return Err(format!("(--version failed: {})", output.status));
+    }
+    // clap prints "<name> <version>"; keep the version.
+    match String::from_utf8_lossy(&output.stdout).lines().next().map(str::trim) {
+        Some(line) if !line.is_empty() => Ok(line.split_once(' ').map_or(line, |(_, v)| v).to_string()),
+        _ => Err("(--version printed nothing)".to_string()),
     }
 }
 
@@ -282,7 +287,7 @@ mod tests {
 
     #[test]
     fn an_unknown_step_lists_the_steps_and_suggests_the_closest() {
-        let words = |w: &[&str]| w.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let words = |w: &[&str]| w.iter().map(ToString::to_string).collect::<Vec<_>>();
         let message = unknown_step_message(&words(&["rol", "--dry-run"]));
         assert!(message.contains("unknown step \"rol\""), "{message}");
         assert!(message.contains("The steps are: revisions, relabel, roll, prune, version, completion."));

@@ -4,17 +4,14 @@
 use std::future::Future;
 use std::time::Duration;
 
-use k8s_openapi::api::core::v1::Namespace;
-use kube::api::{Api, ListParams};
-use kube::config::Kubeconfig;
-use shared::ConnectArgs;
+use shared::{ConnectArgs, Scope};
 
 use crate::complete::{Candidate, Lookup};
 
 /// How long a completion may wait for the cluster.
-pub const TIMEOUT: Duration = Duration::from_secs(2);
+const TIMEOUT: Duration = Duration::from_secs(2);
 
-pub struct Cluster;
+pub(crate) struct Cluster;
 
 fn within<T: Default>(work: impl Future<Output = Option<T>>) -> T {
     let Ok(runtime) = tokio::runtime::Builder::new_current_thread().enable_all().build() else {
@@ -59,13 +56,9 @@ impl Lookup for Cluster {
     fn namespaces(&self, connect: &ConnectArgs) -> Vec<Candidate> {
         within(async {
             let conn = connect.connect().await.ok()?;
-            let list = Api::<Namespace>::all(conn.client)
-                .list(&ListParams::default())
-                .await
-                .ok()?;
+            let list = shared::collect::list_namespaces(&conn, &Scope::All).await.ok()?;
             Some(
-                list.items
-                    .into_iter()
+                list.into_iter()
                     .filter_map(|ns| ns.metadata.name)
                     .map(Candidate::bare)
                     .collect(),
@@ -74,23 +67,19 @@ impl Lookup for Cluster {
     }
 
     fn contexts(&self, connect: &ConnectArgs) -> Vec<Candidate> {
-        let config = match &connect.kubeconfig {
-            Some(path) => Kubeconfig::read_from(path),
-            None => Kubeconfig::read(),
+        let Ok(config) = connect.load_kubeconfig() else {
+            return vec![];
         };
         config
-            .map(|c| {
-                c.contexts
-                    .into_iter()
-                    .map(|ctx| {
-                        let about = ctx
-                            .context
-                            .map(|c| format!("cluster {}", c.cluster))
-                            .unwrap_or_default();
-                        Candidate::new(ctx.name, about)
-                    })
-                    .collect()
+            .contexts
+            .into_iter()
+            .map(|ctx| {
+                let about = ctx
+                    .context
+                    .map(|c| format!("cluster {}", c.cluster))
+                    .unwrap_or_default();
+                Candidate::new(ctx.name, about)
             })
-            .unwrap_or_default()
+            .collect()
     }
 }

@@ -37,7 +37,7 @@ const IN_PLACE: &[(&str, &str)] = &[
 ];
 
 /// `locations` is one entry per [`STEPS`] item, in the same order.
-pub fn render(dispatcher: Option<&std::path::Path>, locations: &[Option<Found>]) -> String {
+pub(crate) fn render(dispatcher: Option<&std::path::Path>, locations: &[Option<Found>]) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "kubectl mesh: carry a live cluster through an Istio upgrade.\n");
     let _ = writeln!(

@@ -6,19 +6,19 @@ use std::path::{Path, PathBuf};
 
 /// One step of the upgrade, shipped as its own binary `kubectl-mesh-<name>`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Step {
-    pub name: &'static str,
-    pub summary: &'static str,
+pub(crate) struct Step {
+    pub(crate) name: &'static str,
+    pub(crate) summary: &'static str,
 }
 
 impl Step {
-    pub fn binary(&self) -> String {
+    pub(crate) fn binary(&self) -> String {
         format!("kubectl-mesh-{}", self.name)
     }
 }
 
 /// In the order an upgrade uses them.
-pub const STEPS: [Step; 4] = [
+pub(crate) const STEPS: [Step; 4] = [
     Step {
         name: "revisions",
         summary: "Show the control-plane revisions and tags, what each serves, and what is out of date",
@@ -37,13 +37,13 @@ pub const STEPS: [Step; 4] = [
     },
 ];
 
-pub fn find(name: &str) -> Option<Step> {
+pub(crate) fn find(name: &str) -> Option<Step> {
     STEPS.iter().copied().find(|s| s.name == name)
 }
 
 /// Where a binary was found.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Found {
+pub(crate) enum Found {
     /// In the folder of the running `kubectl-mesh` (after resolving symlinks).
     Sibling(PathBuf),
     /// On PATH.
@@ -51,7 +51,7 @@ pub enum Found {
 }
 
 impl Found {
-    pub fn path(&self) -> &Path {
+    pub(crate) fn path(&self) -> &Path {
         match self {
             Found::Sibling(p) | Found::Path(p) => p,
         }
@@ -61,13 +61,13 @@ impl Found {
 /// The folder the running executable really lives in. krew's `bin/kubectl-mesh` is a
 /// symlink into `store/mesh/<version>/`, where the step binaries are: only the
 /// canonicalized path leads there.
-pub fn install_dir() -> Option<PathBuf> {
+pub(crate) fn install_dir() -> Option<PathBuf> {
     let exe = std::env::current_exe().ok()?.canonicalize().ok()?;
     exe.parent().map(Path::to_path_buf)
 }
 
 /// Find `binary` next to the dispatcher first, then on `path` (a PATH value).
-pub fn resolve(binary: &str, install_dir: Option<&Path>, path: Option<&OsStr>) -> Option<Found> {
+pub(crate) fn resolve(binary: &str, install_dir: Option<&Path>, path: Option<&OsStr>) -> Option<Found> {
     if let Some(dir) = install_dir {
         let candidate = dir.join(binary);
         if is_executable(&candidate) {
@@ -80,7 +80,7 @@ pub fn resolve(binary: &str, install_dir: Option<&Path>, path: Option<&OsStr>) -
 }
 
 /// [`resolve`] with this process's install folder and PATH.
-pub fn locate(binary: &str) -> Option<Found> {
+pub(crate) fn locate(binary: &str) -> Option<Found> {
     resolve(binary, install_dir().as_deref(), std::env::var_os("PATH").as_deref())
 }
 
