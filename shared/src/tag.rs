@@ -1,8 +1,10 @@
 //! Point a revision tag at another revision, the way `istioctl tag set <tag> --revision
-//! <rev> --overwrite` does (istio-facts.md §3): the tag's MutatingWebhookConfiguration is
-//! rebuilt from the target revision's injector webhook with the tag's selectors, the tag's
-//! Service (when the install made one) selects the target istiod, and for `default` the
-//! cluster-wide validator calls the target istiod. Pure: objects in, objects out.
+//! <rev> --overwrite` does (`Generate` in `istioctl/pkg/tag/generate.go`): the tag's
+//! MutatingWebhookConfiguration is rebuilt from the target revision's injector webhook with
+//! the selectors of `manifests/charts/istio-control/istio-discovery/templates/revision-tags-mwc.yaml`,
+//! the tag's Service (`revision-tags-svc.yaml`, when the install made one) selects the
+//! target istiod, and for `default` the cluster-wide validator calls the target istiod.
+//! Pure: objects in, objects out.
 
 use std::collections::BTreeMap;
 
@@ -14,11 +16,13 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, LabelSelecto
 
 use crate::model::labels;
 
-/// The ValidatingWebhookConfiguration that the `default` tag carries.
+/// The ValidatingWebhookConfiguration that the `default` tag carries (`vwhBaseTemplateName`
+/// in `istioctl/pkg/tag/generate.go`).
 pub const DEFAULT_VALIDATOR: &str = "istiod-default-validator";
 
-/// `istio-revision-tag-<tag>`, with `-<namespace>` when istiod is not in istio-system.
-pub fn webhook_name(tag: &str, istio_namespace: &str) -> String {
+/// `istio-revision-tag-<tag>`, with `-<namespace>` when istiod is not in istio-system
+/// (`revision-tags-mwc.yaml`).
+fn webhook_name(tag: &str, istio_namespace: &str) -> String {
     if istio_namespace == "istio-system" {
         format!("istio-revision-tag-{tag}")
     } else {
@@ -26,14 +30,32 @@ pub fn webhook_name(tag: &str, istio_namespace: &str) -> String {
     }
 }
 
-/// `istiod-revision-tag-<tag>`, made by installs that list the tag in `revisionTags`.
+/// `istiod-revision-tag-<tag>`, made by installs that list the tag in `revisionTags`
+/// (`manifests/charts/istio-control/istio-discovery/templates/revision-tags-svc.yaml`).
 pub fn service_name(tag: &str) -> String {
     format!("istiod-revision-tag-{tag}")
 }
 
+/// The tag's own configuration, labelled `istio.io/tag=<tag>` (`GetWebhooksWithTag` in
+/// `istioctl/pkg/tag/util.go`).
+pub fn tag_webhook<'a>(
+    webhooks: &'a [MutatingWebhookConfiguration],
+    tag: &str,
+) -> Option<&'a MutatingWebhookConfiguration> {
+    webhooks.iter().find(|w| {
+        w.metadata
+            .labels
+            .as_ref()
+            .and_then(|l| l.get(labels::TAG))
+            .map(String::as_str)
+            == Some(tag)
+    })
+}
+
 /// The revision's own injector configuration (`istio-sidecar-injector-<rev>`): the one
-/// labelled `istio.io/rev=<rev>` without `istio.io/tag`. istioctl refuses when there is
-/// none or more than one; so do we.
+/// labelled `istio.io/rev=<rev>` without `istio.io/tag` (`GetWebhooksWithRevision` in
+/// `istioctl/pkg/tag/util.go`). istioctl's `Generate` refuses when there is none or more
+/// than one; so do we.
 pub fn revision_injector<'a>(
     webhooks: &'a [MutatingWebhookConfiguration],
     revision: &str,
@@ -61,7 +83,8 @@ pub fn revision_injector<'a>(
     }
 }
 
-/// The injector webhook a tag's webhooks are copied from: the first `*sidecar-injector.istio.io`.
+/// The injector webhook a tag's webhooks are copied from: the first `*sidecar-injector.istio.io`
+/// (`tagWebhookConfigFromCanonicalWebhook` in `istioctl/pkg/tag/generate.go`).
 fn canonical_webhook(injector: &MutatingWebhookConfiguration) -> Result<&MutatingWebhook, String> {
     injector
         .webhooks
@@ -101,8 +124,9 @@ fn selector(reqs: Vec<LabelSelectorRequirement>) -> Option<LabelSelector> {
     })
 }
 
-/// The webhooks of a tag, with the selectors of Istio's `revision-tags-mwc.yaml` chart
-/// template: `rev.namespace.` and `rev.object.` match the tag's name; `default` adds the
+/// The webhooks of a tag, with the selectors of
+/// `manifests/charts/istio-control/istio-discovery/templates/revision-tags-mwc.yaml`:
+/// `rev.namespace.` and `rev.object.` match the tag's name; `default` adds the
 /// `istio-injection=enabled` and `sidecar.istio.io/inject=true` webhooks.
 fn tag_webhooks(tag: &str, base: &MutatingWebhook) -> Vec<MutatingWebhook> {
     let with = |prefix: &str, ns: Vec<LabelSelectorRequirement>, obj: Vec<LabelSelectorRequirement>| {
@@ -155,8 +179,9 @@ fn tag_webhooks(tag: &str, base: &MutatingWebhook) -> Vec<MutatingWebhook> {
 /// The tag's MutatingWebhookConfiguration pointing at `revision`. `existing` (the tag's
 /// current configuration) keeps its name, resourceVersion, labels and annotations, so the
 /// result can be sent as a conditional replace; without it a new configuration is made.
-/// Labels are merged as istioctl does: the revision injector's labels except `app`, then
-/// the tag's own.
+/// Labels are merged as istioctl does (`tagWebhookConfigFromCanonicalWebhook` and
+/// `generateLabels` in `istioctl/pkg/tag/generate.go`): the revision injector's labels
+/// except `app`, then the tag's own.
 pub fn tag_webhook_configuration(
     tag: &str,
     revision: &str,
@@ -193,7 +218,8 @@ pub fn tag_webhook_configuration(
     })
 }
 
-/// The revision a tag's configuration points at now (its `istio.io/rev` label).
+/// The revision a tag's configuration points at now (its `istio.io/rev` label;
+/// `GetWebhookRevision` in `istioctl/pkg/tag/util.go`).
 pub fn tag_revision(existing: &MutatingWebhookConfiguration) -> Option<&str> {
     existing
         .metadata
@@ -204,7 +230,9 @@ pub fn tag_revision(existing: &MutatingWebhookConfiguration) -> Option<&str> {
 }
 
 /// `istiod-default-validator` calling `revision`'s istiod (service `istiod-<rev>`, path
-/// `/validate`), with the CA bundle of the revision's injector.
+/// `/validate`), with the CA bundle of the revision's injector: istioctl takes the endpoint
+/// from the mutating webhook too (`Generate` and `fixWhConfig` in
+/// `istioctl/pkg/tag/generate.go`).
 pub fn default_validator(
     existing: &ValidatingWebhookConfiguration,
     revision: &str,
@@ -237,7 +265,8 @@ pub fn default_validator(
     Ok(out)
 }
 
-/// istioctl derives the validation URL from the injection URL by replacing the path.
+/// istioctl derives the validation URL from the injection URL by replacing the path
+/// (`fixWhConfig` in `istioctl/pkg/tag/generate.go`).
 fn validation_url(injection_url: &str) -> String {
     match injection_url.find("://").map(|i| i + 3) {
         Some(start) => match injection_url[start..].find('/') {
@@ -248,7 +277,8 @@ fn validation_url(injection_url: &str) -> String {
     }
 }
 
-/// The tag's Service selecting `revision`'s istiod.
+/// The tag's Service selecting `revision`'s istiod: `istio.io/rev=<rev>`, or `istio: pilot`
+/// for the unrevisioned `default` (`revision-tags-svc.yaml`).
 pub fn tag_service(existing: &Service, revision: &str) -> Service {
     let mut out = existing.clone();
     out.metadata
@@ -323,6 +353,14 @@ webhooks:
                 .unwrap_err()
                 .contains("no MutatingWebhookConfiguration")
         );
+    }
+
+    #[test]
+    fn the_tag_webhook_is_found_by_its_tag_label() {
+        let all = vec![injector("1-27"), existing_default_tag(), injector("1-28")];
+        assert_eq!(tag_webhook(&all, "default").and_then(tag_revision), Some("1-27"));
+        assert!(tag_webhook(&all, "canary").is_none());
+        assert!(tag_webhook(&all, "1-27").is_none(), "a revision is not a tag");
     }
 
     #[test]
