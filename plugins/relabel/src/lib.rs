@@ -1,13 +1,22 @@
 //! `kubectl mesh relabel`: point namespaces (or a revision tag) at another control-plane
 //! revision, safely and reversibly.
+//!
+//! Each run is read ([`read`]) -> plan ([`plan`], pure) -> act ([`act`], the API calls) ->
+//! report ([`report`]), for namespaces or for a tag.
 
-mod namespaces;
-pub mod plan;
-mod tags;
+mod act;
+mod plan;
+mod read;
+mod report;
 
 use clap::Parser;
-use shared::output::OutputArgs;
-use shared::{ConnectArgs, ScopeArgs};
+use shared::output::{DryRunArgs, OutputArgs};
+use shared::{ConnectArgs, Connection, ScopeArgs, collect, exit};
+
+use crate::act::ObjectAction;
+use crate::plan::namespaces::Request;
+use crate::plan::tags::TagRequest;
+use crate::report::NamespaceAction;
 
 const ABOUT: &str = "Point namespaces, or a revision tag, at another Istio control-plane revision";
 
@@ -32,17 +41,6 @@ Examples:
   kubectl mesh relabel --tag default --to 1-28      # like istioctl tag set default --revision 1-28 --overwrite
   kubectl mesh relabel --tag default --undo";
 
-/// kubectl's `--dry-run` values.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum DryRun {
-    /// Change the cluster
-    None,
-    /// Print what would change; send nothing
-    Client,
-    /// Send the changes with the API server's dryRun: validated, not persisted
-    Server,
-}
-
 #[derive(Debug, Parser)]
 #[command(name = "kubectl-mesh-relabel", bin_name = "kubectl mesh relabel", version = shared::VERSION, about = ABOUT, after_help = AFTER)]
 pub struct Args {
@@ -64,9 +62,8 @@ pub struct Args {
     /// Go ahead even if the target's istiod is not ready (it must still exist)
     #[arg(long)]
     pub force: bool,
-    /// Only print (client) or only validate on the server (server) what would change
-    #[arg(long, value_enum, value_name = "none|client|server", num_args = 0..=1, require_equals = true, default_missing_value = "client", default_value = "none")]
-    pub dry_run: DryRun,
+    #[command(flatten)]
+    pub dry_run: DryRunArgs,
     #[command(flatten)]
     pub scope: ScopeArgs,
     #[command(flatten)]
@@ -84,23 +81,53 @@ pub async fn run(args: Args) -> shared::Result<u8> {
     }
     let conn = args.connect.connect().await?;
     match &args.tag {
-        Some(tag) => tags::run(&args, &conn, tag).await,
-        None => namespaces::run(&args, &conn).await,
+        Some(tag) => move_tag(&args, &conn, tag).await,
+        None => relabel_namespaces(&args, &conn).await,
     }
 }
 
-/// " (dry run)" / " (server dry run)" after what would have been done.
-pub(crate) fn dry_run_suffix(d: DryRun) -> &'static str {
-    match d {
-        DryRun::None => "",
-        DryRun::Client => " (dry run)",
-        DryRun::Server => " (server dry run)",
-    }
+/// Set the injection labels of the chosen namespaces, or put back what a relabel replaced.
+async fn relabel_namespaces(args: &Args, conn: &Connection) -> shared::Result<u8> {
+    let cp = collect::read_control_plane(conn).await?;
+    let request = Request::new(args.to.as_deref(), args.from.as_deref(), args.force, &cp)?;
+    let (chosen, namespaces) = read::namespaces(conn, &args.scope.namespaces, args.selector.as_deref()).await?;
+    let planned = plan::namespaces::plan(&namespaces, chosen, &request, &cp);
+    let decide = |ns: &plan::NamespaceState| plan::namespaces::decide(ns, chosen, &request, &cp);
+    let attempts = act::relabel(conn, planned, decide, args.dry_run.dry_run).await;
+    let outcomes = report::outcomes(attempts, &cp);
+    report::namespaces(&outcomes, &namespaces, &cp, args)?;
+    Ok(exit_code(outcomes.iter().any(|o| o.action == NamespaceAction::Failed)))
+}
+
+/// Point a revision tag at another revision, as `istioctl tag set --overwrite`, or back.
+async fn move_tag(args: &Args, conn: &Connection, tag: &str) -> shared::Result<u8> {
+    let cluster = read::tag_cluster(conn).await?;
+    let request = args.to.as_deref().map_or(TagRequest::Undo, TagRequest::To);
+    let Some(plan) = plan::tags::plan(tag, request, &cluster, args.force)? else {
+        report::nothing_to_undo(tag);
+        return Ok(exit::OK);
+    };
+    let written = match &plan.change {
+        None => vec![],
+        Some(change) => {
+            let companions = read::companions(conn, change).await;
+            let writes = plan::tags::writes(&plan.to, change, companions)?;
+            act::move_tag(conn, writes, args.dry_run.dry_run).await?
+        }
+    };
+    report::tag(&plan, &written, args)?;
+    Ok(exit_code(written.iter().any(|w| w.action == ObjectAction::Failed)))
+}
+
+/// Some namespaces or objects failed while the rest were done: [`exit::PARTIAL`].
+fn exit_code(some_failed: bool) -> u8 {
+    if some_failed { exit::PARTIAL } else { exit::OK }
 }
 
 #[cfg(test)]
 mod tests {
     use clap::{CommandFactory, Parser};
+    use shared::output::DryRun;
 
     #[test]
     fn flags_are_consistent() {
@@ -110,9 +137,9 @@ mod tests {
     #[test]
     fn dry_run_reads_like_kubectl() {
         let a = super::Args::try_parse_from(["x", "--to", "1-28", "-A", "--dry-run"]).unwrap();
-        assert_eq!(a.dry_run, super::DryRun::Client);
+        assert_eq!(a.dry_run.dry_run, DryRun::Client);
         let a = super::Args::try_parse_from(["x", "--to", "1-28", "-A", "--dry-run=server"]).unwrap();
-        assert_eq!(a.dry_run, super::DryRun::Server);
+        assert_eq!(a.dry_run.dry_run, DryRun::Server);
         assert!(super::Args::try_parse_from(["x", "--to", "1-28", "--undo"]).is_err());
         assert!(
             super::Args::try_parse_from(["x", "-A"]).is_err(),

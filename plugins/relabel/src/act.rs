@@ -1,0 +1,207 @@
+//! The API calls that change the cluster: conditional namespace patches, each read again and
+//! decided again on a 409 Conflict, and the writes of a tag move.
+
+use k8s_openapi::api::admissionregistration::v1::{MutatingWebhookConfiguration, ValidatingWebhookConfiguration};
+use k8s_openapi::api::core::v1::{Namespace, Service};
+use kube::api::{Api, Patch, PatchParams, PostParams};
+use serde::Serialize;
+use shared::output::DryRun;
+use shared::{Connection, error::api_error};
+
+use crate::plan::NamespaceState;
+use crate::plan::namespaces::{self, Decision, Planned};
+use crate::plan::tags::{Object, Write};
+
+/// A conflict re-reads the namespace and decides again, at most this many times.
+const ATTEMPTS: usize = 5;
+
+/// What became of one namespace: its last decision, taken on the namespace as last read.
+#[derive(Debug)]
+pub(crate) struct Attempt {
+    pub(crate) namespace: NamespaceState,
+    pub(crate) decision: Decision,
+    /// How many times a concurrent change made us read and decide again.
+    pub(crate) conflicts: usize,
+    /// Why the change was not written, if it was not.
+    pub(crate) failure: Option<Failure>,
+}
+
+#[derive(Debug)]
+pub(crate) enum Failure {
+    /// The namespace could not be read again after a conflict.
+    Reread(String),
+    /// The patch was refused.
+    Patch(String),
+}
+
+/// Write every change, one namespace after another. `decide` is asked again about a
+/// namespace read again after a conflict.
+pub(crate) async fn relabel(
+    conn: &Connection,
+    planned: Vec<Planned>,
+    decide: impl Fn(&NamespaceState) -> Decision,
+    dry_run: DryRun,
+) -> Vec<Attempt> {
+    let api = Api::<Namespace>::all(conn.client.clone());
+    let mut out = Vec::with_capacity(planned.len());
+    for p in planned {
+        out.push(relabel_one(conn, &api, p, &decide, dry_run).await);
+    }
+    out
+}
+
+async fn relabel_one(
+    conn: &Connection,
+    api: &Api<Namespace>,
+    planned: Planned,
+    decide: &impl Fn(&NamespaceState) -> Decision,
+    dry_run: DryRun,
+) -> Attempt {
+    let mut attempt = Attempt {
+        namespace: planned.namespace,
+        decision: planned.decision,
+        conflicts: 0,
+        failure: None,
+    };
+    let params = PatchParams {
+        dry_run: dry_run.server(),
+        ..PatchParams::default()
+    };
+    loop {
+        let Decision::Change { to, remember, .. } = &attempt.decision else {
+            return attempt;
+        };
+        if !dry_run.sends() {
+            return attempt;
+        }
+        pause_for_tests();
+        let name = attempt.namespace.name.clone();
+        let body = namespaces::patch(&attempt.namespace, to, remember.as_ref());
+        match api.patch(&name, &params, &Patch::Merge(&body)).await {
+            Ok(_) => return attempt,
+            Err(kube::Error::Api(s)) if s.code == 409 && attempt.conflicts + 1 < ATTEMPTS => {
+                match api.get_opt(&name).await {
+                    Ok(Some(fresh)) => {
+                        attempt.conflicts += 1;
+                        attempt.namespace = NamespaceState::from_namespace(&fresh);
+                        attempt.decision = decide(&attempt.namespace);
+                    }
+                    Ok(None) => {
+                        attempt.failure = Some(Failure::Reread("deleted while relabeling".into()));
+                        return attempt;
+                    }
+                    Err(e) => {
+                        let err = api_error(e, &conn.url, format!("get namespace {name}"));
+                        attempt.failure = Some(Failure::Reread(err.to_string()));
+                        return attempt;
+                    }
+                }
+            }
+            Err(e) => {
+                let err = api_error(e, &conn.url, format!("patch namespace {name}"));
+                attempt.failure = Some(Failure::Patch(err.to_string()));
+                return attempt;
+            }
+        }
+    }
+}
+
+/// Tests widen the window between read and write to provoke a concurrent edit.
+fn pause_for_tests() {
+    if let Some(ms) = std::env::var("KUBECTL_MESH_TEST_PAUSE_BEFORE_WRITE_MS")
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+    {
+        std::thread::sleep(std::time::Duration::from_millis(ms));
+    }
+}
+
+/// What was done to one object of a tag move.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) enum ObjectAction {
+    Replaced,
+    Created,
+    Failed,
+}
+
+/// One object of a tag move, as reported.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct Written {
+    pub(crate) kind: &'static str,
+    pub(crate) name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) namespace: Option<String>,
+    pub(crate) action: ObjectAction,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) error: Option<String>,
+}
+
+/// Send the writes of a tag move in order (none with a client dry run).
+///
+/// # Errors
+///
+/// When the tag's webhook configuration cannot be written: nothing else is sent then, so a
+/// failure changes nothing. A later object that fails is reported as failed.
+pub(crate) async fn move_tag(conn: &Connection, writes: Vec<Write>, dry_run: DryRun) -> shared::Result<Vec<Written>> {
+    let params = PostParams {
+        dry_run: dry_run.server(),
+        ..PostParams::default()
+    };
+    let mut out = Vec::with_capacity(writes.len());
+    for w in writes {
+        let error = match &w.object {
+            Err(e) => Some(e.to_string()),
+            Ok(object) if dry_run.sends() => match send(conn, &w, object, &params).await {
+                Ok(()) => None,
+                Err(e) => {
+                    let err = api_error(e, &conn.url, format!("write {} {}", w.kind.to_lowercase(), w.name));
+                    if matches!(object, Object::Webhook { .. }) {
+                        return Err(err);
+                    }
+                    Some(err.to_string())
+                }
+            },
+            Ok(_) => None,
+        };
+        let action = match (&error, &w.object) {
+            (Some(_), _) => ObjectAction::Failed,
+            (None, Ok(Object::Webhook { create: true, .. })) => ObjectAction::Created,
+            (None, _) => ObjectAction::Replaced,
+        };
+        out.push(Written {
+            kind: w.kind,
+            name: w.name,
+            namespace: w.namespace,
+            action,
+            error,
+        });
+    }
+    Ok(out)
+}
+
+async fn send(conn: &Connection, w: &Write, object: &Object, params: &PostParams) -> Result<(), kube::Error> {
+    let client = conn.client.clone();
+    match object {
+        Object::Webhook { config, create: true } => Api::<MutatingWebhookConfiguration>::all(client)
+            .create(params, config)
+            .await
+            .map(drop),
+        Object::Webhook { config, create: false } => Api::<MutatingWebhookConfiguration>::all(client)
+            .replace(&w.name, params, config)
+            .await
+            .map(drop),
+        Object::Service(svc) => {
+            let ns = w.namespace.as_deref().unwrap_or_default();
+            Api::<Service>::namespaced(client, ns)
+                .replace(&w.name, params, svc)
+                .await
+                .map(drop)
+        }
+        Object::Validator(vwc) => Api::<ValidatingWebhookConfiguration>::all(client)
+            .replace(&w.name, params, vwc)
+            .await
+            .map(drop),
+    }
+}

@@ -1,0 +1,276 @@
+//! What relabel prints: a line per namespace (or per object of a tag move) as kubectl
+//! prints its changes, or one `MeshRelabel` document for `-o json|yaml`.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use serde::Serialize;
+use shared::model::ControlPlane;
+use shared::output::{DryRun, Envelope, Paint};
+
+use crate::Args;
+use crate::act::{Attempt, Failure, ObjectAction, Written};
+use crate::plan::namespaces::Decision;
+use crate::plan::tags::{Following, TagPlan, TagResult};
+use crate::plan::{InjectionLabels, NamespaceState, PREVIOUS, followed_tag};
+
+/// The kind of every relabel document, namespaces or tag.
+const KIND: &str = "MeshRelabel";
+
+/// What was done to one namespace.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) enum NamespaceAction {
+    Relabeled,
+    Unchanged,
+    Skipped,
+    Failed,
+}
+
+/// One namespace in the report.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct NamespaceOutcome {
+    pub(crate) namespace: String,
+    pub(crate) action: NamespaceAction,
+    pub(crate) from: InjectionLabels,
+    pub(crate) to: Option<InjectionLabels>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) reason: Option<String>,
+    /// The tag the namespace follows after the change, and the revision it points to.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) tag: Option<TagRef>,
+    /// How many times a concurrent change made us read and decide again.
+    pub(crate) conflicts: usize,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct TagRef {
+    pub(crate) tag: String,
+    pub(crate) revision: String,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct NamespacesBody<'a> {
+    undo: bool,
+    to: Option<&'a str>,
+    namespaces: &'a [NamespaceOutcome],
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct TagBody<'a> {
+    tag: &'a str,
+    from: Option<&'a str>,
+    to: &'a str,
+    result: TagResult,
+    objects: &'a [Written],
+    namespaces: &'a [Following],
+}
+
+/// The namespaces to report, in order; those the request did not concern are left out.
+pub(crate) fn outcomes(attempts: Vec<Attempt>, cp: &ControlPlane) -> Vec<NamespaceOutcome> {
+    attempts.into_iter().filter_map(|a| outcome(a, cp)).collect()
+}
+
+fn outcome(attempt: Attempt, cp: &ControlPlane) -> Option<NamespaceOutcome> {
+    let ns = attempt.namespace;
+    let (action, to, reason) = match (attempt.decision, attempt.failure) {
+        (Decision::Ignore, _) => return None,
+        (Decision::Unchanged { reason }, _) => (NamespaceAction::Unchanged, None, Some(reason)),
+        (Decision::Skip { reason }, _) => (NamespaceAction::Skipped, None, Some(reason)),
+        (Decision::Change { to, .. }, None) => (NamespaceAction::Relabeled, Some(to), None),
+        (Decision::Change { .. }, Some(Failure::Reread(reason))) => (NamespaceAction::Failed, None, Some(reason)),
+        (Decision::Change { to, .. }, Some(Failure::Patch(reason))) => {
+            (NamespaceAction::Failed, Some(to), Some(reason))
+        }
+    };
+    let tag = to.as_ref().and_then(|labels| {
+        let after = NamespaceState {
+            labels: labels.clone(),
+            ..ns.clone()
+        };
+        followed_tag(&after, cp).map(|(tag, revision)| TagRef { tag, revision })
+    });
+    Some(NamespaceOutcome {
+        namespace: ns.name,
+        action,
+        from: ns.labels,
+        to,
+        reason,
+        tag,
+        conflicts: attempt.conflicts,
+    })
+}
+
+/// Print the namespaces' outcomes. `all` are the namespaces read, for the tags they follow.
+pub(crate) fn namespaces(
+    outcomes: &[NamespaceOutcome],
+    all: &[NamespaceState],
+    cp: &ControlPlane,
+    args: &Args,
+) -> shared::Result<()> {
+    let dry_run = args.dry_run.dry_run;
+    if args.output.machine() {
+        let body = NamespacesBody {
+            undo: args.undo,
+            to: args.to.as_deref(),
+            namespaces: outcomes,
+        };
+        return Envelope::with_dry_run(KIND, dry_run, body).print(args.output.format);
+    }
+    if outcomes.is_empty() {
+        print!("{}", nothing_to_do(args));
+        return Ok(());
+    }
+    let paint = args.output.paint();
+    let mut out = String::new();
+    for o in outcomes {
+        out.push_str(&namespace_line(o, paint, dry_run));
+        out.push('\n');
+    }
+    out.push_str(&tags_kept(outcomes, all, cp));
+    out.push_str(&roll_hint(outcomes, paint));
+    print!("{out}");
+    Ok(())
+}
+
+fn nothing_to_do(args: &Args) -> &'static str {
+    match &args.from {
+        Some(_) => "No namespace is bound to that revision or tag; nothing to do.\n",
+        None if args.undo => "No namespace carries a relabel to undo; nothing to do.\n",
+        None => "No namespace in the mesh matched; nothing to do.\n",
+    }
+}
+
+fn namespace_line(o: &NamespaceOutcome, paint: Paint, dry_run: DryRun) -> String {
+    let reason = o.reason.as_deref().unwrap_or_default();
+    let to = match (o.action, &o.to) {
+        (NamespaceAction::Relabeled, Some(to)) => to,
+        (NamespaceAction::Unchanged, _) => return format!("namespace/{} unchanged: {reason}", o.namespace),
+        (NamespaceAction::Skipped, _) => {
+            return format!("namespace/{} {}: {reason}", o.namespace, paint.warn("skipped"));
+        }
+        _ => return format!("namespace/{} {}: {reason}", o.namespace, paint.bad("failed")),
+    };
+    let mut l = format!(
+        "namespace/{} relabeled{}: {} → {}",
+        o.namespace,
+        dry_run.suffix(),
+        o.from,
+        paint.good(&to.to_string())
+    );
+    if let Some(inj) = o.from.injection.as_deref().filter(|_| to.injection.is_none()) {
+        let _ = write!(l, "; removed istio-injection={inj} (it would override istio.io/rev)");
+    }
+    if let Some(t) = &o.tag {
+        let _ = write!(l, "; follows tag {} → revision {}", t.tag, t.revision);
+    }
+    if o.conflicts > 0 {
+        let _ = write!(l, " (changed concurrently; read again {} time(s))", o.conflicts);
+    }
+    l
+}
+
+/// Namespaces that keep following a tag move only with the tag: say where it points.
+fn tags_kept(outcomes: &[NamespaceOutcome], all: &[NamespaceState], cp: &ControlPlane) -> String {
+    let mut tags: BTreeMap<String, Vec<&str>> = BTreeMap::new();
+    for ns in all {
+        if let Some((tag, _)) = followed_tag(ns, cp)
+            && outcomes
+                .iter()
+                .any(|o| o.namespace == ns.name && o.action != NamespaceAction::Relabeled)
+        {
+            tags.entry(tag).or_default().push(&ns.name);
+        }
+    }
+    let mut out = String::new();
+    for (tag, names) in tags {
+        let rev = cp.tags.get(&tag).map_or("?", |t| t.revision.as_str());
+        let _ = writeln!(
+            out,
+            "Tag {tag} points to revision {rev}; namespaces following it: {}",
+            names.join(", ")
+        );
+    }
+    out
+}
+
+fn roll_hint(outcomes: &[NamespaceOutcome], paint: Paint) -> String {
+    let moved: Vec<String> = outcomes
+        .iter()
+        .filter(|o| o.action == NamespaceAction::Relabeled)
+        .map(|o| format!("-n {}", o.namespace))
+        .collect();
+    if moved.is_empty() {
+        return String::new();
+    }
+    paint.dim(&format!(
+        "Running pods keep their proxy until restarted; next: kubectl mesh roll {}\n",
+        moved.join(" ")
+    ))
+}
+
+/// `--tag <tag> --undo` with nothing remembered.
+pub(crate) fn nothing_to_undo(tag: &str) {
+    println!("revision tag {tag} has no {PREVIOUS} annotation: nothing to undo");
+}
+
+/// Print a tag move and the objects written.
+pub(crate) fn tag(plan: &TagPlan<'_>, written: &[Written], args: &Args) -> shared::Result<()> {
+    let dry_run = args.dry_run.dry_run;
+    if args.output.machine() {
+        let body = TagBody {
+            tag: &plan.tag,
+            from: plan.from.as_deref(),
+            to: &plan.to,
+            result: plan.result,
+            objects: written,
+            namespaces: &plan.following,
+        };
+        return Envelope::with_dry_run(KIND, dry_run, body).print(args.output.format);
+    }
+    print!("{}", tag_text(plan, written, args.output.paint(), dry_run));
+    Ok(())
+}
+
+fn tag_text(plan: &TagPlan<'_>, written: &[Written], paint: Paint, dry_run: DryRun) -> String {
+    let (tag, to, suffix) = (&plan.tag, &plan.to, dry_run.suffix());
+    let unchanged = plan.result == TagResult::Unchanged;
+    let mut out = String::new();
+    if unchanged {
+        let _ = writeln!(out, "revision tag {tag} unchanged: already points to revision {to}");
+    } else {
+        let from = plan.from.as_deref().unwrap_or("(new)");
+        let _ = writeln!(out, "revision tag {tag} moved{suffix}: {from} → {}", paint.good(to));
+        for o in written {
+            let ns = o.namespace.as_deref().map(|n| format!(" -n {n}")).unwrap_or_default();
+            let object = format!("{}/{}{ns}", o.kind.to_lowercase(), o.name);
+            let _ = match (&o.error, o.action) {
+                (Some(e), _) => writeln!(out, "  {object} {}: {e}", paint.bad("failed")),
+                (None, ObjectAction::Created) => writeln!(out, "  {object} created{suffix}"),
+                (None, _) => writeln!(out, "  {object} replaced{suffix}"),
+            };
+        }
+    }
+    if plan.following.is_empty() {
+        let _ = writeln!(out, "No namespace follows tag {tag}.");
+        return out;
+    }
+    let names: Vec<String> = plan
+        .following
+        .iter()
+        .map(|m| format!("{} ({})", m.namespace, m.via))
+        .collect();
+    let verb = if unchanged { "follow it" } else { "move" };
+    let _ = writeln!(out, "Namespaces that {verb} with it: {}", names.join(", "));
+    if !unchanged {
+        let _ = writeln!(
+            out,
+            "{}",
+            paint.dim("Running pods keep their proxy until restarted; next: kubectl mesh roll")
+        );
+    }
+    out
+}
