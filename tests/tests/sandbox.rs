@@ -1,7 +1,10 @@
 //! The sandbox itself: its scenarios look like the seed's cluster, and the
 //! injector follows Istio's real webhook selectors.
 
-use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::api::admissionregistration::v1::{MutatingWebhookConfiguration, ValidatingWebhookConfiguration};
+use k8s_openapi::api::core::v1::{Namespace, Pod, Service};
+use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use kube::api::{Api, ListParams};
 use kubectl_mesh_e2e::{APPS, Sandbox, injected_by, proxy_image, stdout};
 
@@ -239,4 +242,318 @@ async fn a_never_ready_pod_runs_but_is_never_ready() {
     std::thread::sleep(std::time::Duration::from_secs(2));
     let pod = pods(&sandbox, "default").await.pop().unwrap();
     assert!(!ready(&pod));
+}
+
+// ------------------------------------------------------------ Helm, istioctl tags, ambient
+
+/// One selector term as Istio's YAML spells it: `key In [a,b]`.
+fn terms(selector: Option<&LabelSelector>) -> Vec<String> {
+    selector
+        .and_then(|s| s.match_expressions.as_ref())
+        .into_iter()
+        .flatten()
+        .map(|e| {
+            let values = e.values.clone().unwrap_or_default().join(",");
+            if values.is_empty() {
+                format!("{} {}", e.key, e.operator)
+            } else {
+                format!("{} {} [{values}]", e.key, e.operator)
+            }
+        })
+        .collect()
+}
+
+async fn mwcs(sandbox: &Sandbox) -> Vec<MutatingWebhookConfiguration> {
+    let api: Api<MutatingWebhookConfiguration> = Api::all(sandbox.client().await);
+    api.list(&ListParams::default()).await.expect("list MWCs").items
+}
+
+async fn vwcs(sandbox: &Sandbox) -> Vec<ValidatingWebhookConfiguration> {
+    let api: Api<ValidatingWebhookConfiguration> = Api::all(sandbox.client().await);
+    api.list(&ListParams::default()).await.expect("list VWCs").items
+}
+
+fn named<'a, T: kube::Resource>(objects: &'a [T], name: &str) -> &'a T {
+    objects
+        .iter()
+        .find(|o| o.meta().name.as_deref() == Some(name))
+        .unwrap_or_else(|| panic!("{name} is missing"))
+}
+
+fn names<T: kube::Resource>(objects: &[T]) -> Vec<String> {
+    let mut out: Vec<String> = objects.iter().filter_map(|o| o.meta().name.clone()).collect();
+    out.sort();
+    out
+}
+
+fn label<'a, T: kube::Resource>(object: &'a T, key: &str) -> Option<&'a str> {
+    object.meta().labels.as_ref()?.get(key).map(String::as_str)
+}
+
+fn annotation<'a, T: kube::Resource>(object: &'a T, key: &str) -> Option<&'a str> {
+    object.meta().annotations.as_ref()?.get(key).map(String::as_str)
+}
+
+/// `name -> (service, namespace selector terms, object selector terms)` of each webhook.
+fn webhooks(mwc: &MutatingWebhookConfiguration) -> Vec<(String, String, Vec<String>, Vec<String>)> {
+    mwc.webhooks
+        .iter()
+        .flatten()
+        .map(|w| {
+            let service = w
+                .client_config
+                .service
+                .as_ref()
+                .map(|s| s.name.clone())
+                .unwrap_or_default();
+            (
+                w.name.clone(),
+                service,
+                terms(w.namespace_selector.as_ref()),
+                terms(w.object_selector.as_ref()),
+            )
+        })
+        .collect()
+}
+
+/// The webhooks of Istio's injector chart for a revision (`default`:
+/// unrevisioned, or the default tag), each calling `service`.
+fn injector_webhooks(rev: &str, service: &str, default: bool) -> Vec<(String, String, Vec<String>, Vec<String>)> {
+    let s = |v: &[&str]| v.iter().map(|t| (*t).to_owned()).collect::<Vec<_>>();
+    let not_false = "sidecar.istio.io/inject NotIn [false]";
+    let mut out = vec![
+        (
+            "rev.namespace.sidecar-injector.istio.io".to_owned(),
+            service.to_owned(),
+            s(&[&format!("istio.io/rev In [{rev}]"), "istio-injection DoesNotExist"]),
+            s(&[not_false]),
+        ),
+        (
+            "rev.object.sidecar-injector.istio.io".to_owned(),
+            service.to_owned(),
+            s(&["istio.io/rev DoesNotExist", "istio-injection DoesNotExist"]),
+            s(&[not_false, &format!("istio.io/rev In [{rev}]")]),
+        ),
+    ];
+    if default {
+        out.push((
+            "namespace.sidecar-injector.istio.io".to_owned(),
+            service.to_owned(),
+            s(&["istio-injection In [enabled]"]),
+            s(&[not_false]),
+        ));
+        out.push((
+            "object.sidecar-injector.istio.io".to_owned(),
+            service.to_owned(),
+            s(&["istio-injection DoesNotExist", "istio.io/rev DoesNotExist"]),
+            s(&["sidecar.istio.io/inject In [true]", "istio.io/rev DoesNotExist"]),
+        ));
+    }
+    out
+}
+
+/// Helm wrote it, as release `release`.
+fn assert_helm<T: kube::Resource>(object: &T, release: &str) {
+    let name = object.meta().name.clone().unwrap_or_default();
+    assert_eq!(label(object, "app.kubernetes.io/managed-by"), Some("Helm"), "{name}");
+    assert_eq!(annotation(object, "meta.helm.sh/release-name"), Some(release), "{name}");
+    assert_eq!(
+        annotation(object, "meta.helm.sh/release-namespace"),
+        Some("istio-system"),
+        "{name}"
+    );
+}
+
+/// Every fleetman pod Ready, injected by `rev` with `image`.
+async fn assert_app(sandbox: &Sandbox, rev: &str, image: &str) {
+    let app = pods(sandbox, "default").await;
+    let mut names: Vec<String> = app.iter().map(app_of).collect();
+    names.sort();
+    assert_eq!(names, APPS, "one pod per fleetman Deployment");
+    for pod in &app {
+        assert!(ready(pod), "{} is not Running and Ready", app_of(pod));
+        assert_eq!(injected_by(pod).as_deref(), Some(rev), "{}", app_of(pod));
+        assert_eq!(proxy_image(pod).as_deref(), Some(image), "{}", app_of(pod));
+    }
+}
+
+/// The Ready istiod pods of istio-system, as `deployment=image`, sorted.
+async fn istiods(sandbox: &Sandbox) -> Vec<String> {
+    let mut out: Vec<String> = pods(sandbox, "istio-system")
+        .await
+        .iter()
+        .filter(|p| label(*p, "app") == Some("istiod"))
+        .map(|p| {
+            assert!(ready(p), "{} is not Ready", app_of(p));
+            let image = p.spec.as_ref().unwrap().containers[0].image.clone().unwrap_or_default();
+            format!("{}={image}", app_of(p))
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+/// `kubectl run` a pod in `ns` and return it once Ready.
+async fn run_pod(sandbox: &Sandbox, ns: &str, name: &str) -> Pod {
+    stdout(sandbox.kubectl().args(["run", "-n", ns, name, "--image=nginx"]));
+    stdout(sandbox.kubectl().args([
+        "wait",
+        "-n",
+        ns,
+        "--for=condition=Ready",
+        &format!("pod/{name}"),
+        "--timeout=30s",
+    ]));
+    let api: Api<Pod> = Api::namespaced(sandbox.client().await, ns);
+    api.get(name).await.expect("get the pod")
+}
+
+#[tokio::test]
+async fn helm_canary_injects_through_the_default_tag_of_revision_1_27() {
+    let sandbox = Sandbox::fresh("helm-canary");
+    assert_app(&sandbox, "1-27", "docker.io/istio/proxyv2:1.27.4").await;
+    assert_eq!(
+        istiods(&sandbox).await,
+        [
+            "istiod-1-27=docker.io/istio/pilot:1.27.4",
+            "istiod-1-28=docker.io/istio/pilot:1.28.3"
+        ]
+    );
+
+    let mwcs = mwcs(&sandbox).await;
+    assert_eq!(
+        names(&mwcs),
+        [
+            "istio-revision-tag-default",
+            "istio-sidecar-injector-1-27",
+            "istio-sidecar-injector-1-28"
+        ]
+    );
+    // revisionTags={default}: the tag's MWC, in istiod-1-27's release,
+    // carries the istio-injection=enabled webhooks and calls istiod-1-27.
+    let tag = named(&mwcs, "istio-revision-tag-default");
+    assert_helm(tag, "istiod-1-27");
+    assert_eq!(label(tag, "istio.io/tag"), Some("default"));
+    assert_eq!(label(tag, "istio.io/rev"), Some("1-27"));
+    assert_eq!(label(tag, "helm.sh/chart"), Some("istiod-1.27.4"));
+    assert_eq!(webhooks(tag), injector_webhooks("default", "istiod-1-27", true));
+    for (name, rev, release) in [
+        ("istio-sidecar-injector-1-27", "1-27", "istiod-1-27"),
+        ("istio-sidecar-injector-1-28", "1-28", "istiod-1-28"),
+    ] {
+        let mwc = named(&mwcs, name);
+        assert_helm(mwc, release);
+        assert_eq!(label(mwc, "istio.io/rev"), Some(rev));
+        assert_eq!(webhooks(mwc), injector_webhooks(rev, &format!("istiod-{rev}"), false));
+    }
+    // Istio 1.27's chart makes no istiod-revision-tag-<tag> Service.
+    let services: Api<Service> = Api::namespaced(sandbox.client().await, "istio-system");
+    assert!(services.get_opt("istiod-revision-tag-default").await.unwrap().is_none());
+
+    // istio-base with defaultRevision=1-27: the cluster-wide validator calls
+    // 1-27's istiod and has no operator label.
+    let vwcs = vwcs(&sandbox).await;
+    let validator = named(&vwcs, "istiod-default-validator");
+    assert_helm(validator, "istio-base");
+    assert_eq!(label(validator, "istio.io/rev"), Some("1-27"));
+    assert_eq!(label(validator, "operator.istio.io/component"), None);
+    let service = validator.webhooks.as_ref().unwrap()[0]
+        .client_config
+        .service
+        .as_ref()
+        .unwrap();
+    assert_eq!(service.name, "istiod-1-27");
+
+    // default is labelled istio-injection=enabled: a new pod there goes to
+    // the revision the default tag points at.
+    let ns: Api<Namespace> = Api::all(sandbox.client().await);
+    let default = ns.get("default").await.unwrap();
+    assert_eq!(label(&default, "istio-injection"), Some("enabled"));
+    assert_eq!(label(&default, "istio.io/rev"), None);
+    let pod = run_pod(&sandbox, "default", "probe").await;
+    assert_eq!(injected_by(&pod).as_deref(), Some("1-27"));
+}
+
+#[tokio::test]
+async fn helm_canary_from_default_adds_revision_1_28_beside_the_unrevisioned_istiod() {
+    let sandbox = Sandbox::fresh("helm-canary-from-default");
+    assert_app(&sandbox, "default", "docker.io/istio/proxyv2:1.27.4").await;
+    assert_eq!(
+        istiods(&sandbox).await,
+        [
+            "istiod-1-28=docker.io/istio/pilot:1.28.3",
+            "istiod=docker.io/istio/pilot:1.27.4"
+        ]
+    );
+    let mwcs = mwcs(&sandbox).await;
+    assert_eq!(
+        names(&mwcs),
+        ["istio-sidecar-injector", "istio-sidecar-injector-1-28"],
+        "Helm makes no revision tag unless asked"
+    );
+    let default = named(&mwcs, "istio-sidecar-injector");
+    assert_helm(default, "istiod");
+    assert_eq!(label(default, "istio.io/rev"), Some("default"));
+    assert_eq!(webhooks(default), injector_webhooks("default", "istiod", true));
+    let canary = named(&mwcs, "istio-sidecar-injector-1-28");
+    assert_helm(canary, "istiod-1-28");
+    assert_eq!(webhooks(canary), injector_webhooks("1-28", "istiod-1-28", false));
+
+    let vwcs = vwcs(&sandbox).await;
+    assert_eq!(
+        names(&vwcs),
+        [
+            "istio-validator-1-28-istio-system",
+            "istio-validator-istio-system",
+            "istiod-default-validator"
+        ]
+    );
+    let validator = named(&vwcs, "istiod-default-validator");
+    assert_helm(validator, "istio-base");
+    let service = validator.webhooks.as_ref().unwrap()[0]
+        .client_config
+        .service
+        .as_ref()
+        .unwrap();
+    assert_eq!(service.name, "istiod");
+
+    // istio.io/rev=1-28 on a namespace selects the canary.
+    stdout(sandbox.kubectl().args(["create", "ns", "canary"]));
+    stdout(sandbox.kubectl().args(["label", "ns", "canary", "istio.io/rev=1-28"]));
+    let pod = run_pod(&sandbox, "canary", "probe").await;
+    assert_eq!(injected_by(&pod).as_deref(), Some("1-28"));
+    assert_eq!(proxy_image(&pod).as_deref(), Some("docker.io/istio/proxyv2:1.28.3"));
+}
+
+#[tokio::test]
+async fn helm_inplace_upgrades_the_release_and_keeps_old_proxies() {
+    let sandbox = Sandbox::fresh("helm-inplace");
+    assert_app(&sandbox, "default", "docker.io/istio/proxyv2:1.27.4").await;
+    assert_eq!(istiods(&sandbox).await, ["istiod=docker.io/istio/pilot:1.28.3"]);
+    let mwcs = mwcs(&sandbox).await;
+    assert_eq!(names(&mwcs), ["istio-sidecar-injector"]);
+    let injector = named(&mwcs, "istio-sidecar-injector");
+    assert_helm(injector, "istiod");
+    assert_eq!(label(injector, "helm.sh/chart"), Some("istiod-1.28.3"));
+    assert_eq!(webhooks(injector), injector_webhooks("default", "istiod", true));
+    let validator = named(&vwcs(&sandbox).await, "istiod-default-validator").clone();
+    assert_eq!(label(&validator, "helm.sh/chart"), Some("base-1.28.3"));
+    // 1.28's chart renders no PodDisruptionBudget for istiod: the upgrade
+    // deleted 1.27's.
+    let pdbs: Api<PodDisruptionBudget> = Api::namespaced(sandbox.client().await, "istio-system");
+    assert!(pdbs.get_opt("istiod").await.unwrap().is_none());
+
+    stdout(sandbox.kubectl().args(["rollout", "restart", "deploy/webapp"]));
+    stdout(
+        sandbox
+            .kubectl()
+            .args(["rollout", "status", "deploy/webapp", "--timeout=60s"]),
+    );
+    let webapp = pods(&sandbox, "default").await;
+    let webapp = webapp
+        .iter()
+        .find(|p| app_of(p) == "webapp" && p.metadata.deletion_timestamp.is_none())
+        .unwrap();
+    assert_eq!(injected_by(webapp).as_deref(), Some("default"));
+    assert_eq!(proxy_image(webapp).as_deref(), Some("docker.io/istio/proxyv2:1.28.3"));
 }
