@@ -274,3 +274,144 @@ fn tag_text(plan: &TagPlan<'_>, written: &[Written], paint: Paint, dry_run: DryR
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::fixtures::{canary, ns};
+
+    fn attempt(decision: Decision, failure: Option<Failure>) -> Attempt {
+        Attempt {
+            namespace: ns("shop", Some("1-27"), Some("enabled")),
+            decision,
+            conflicts: 0,
+            failure,
+        }
+    }
+
+    fn change(to: &str) -> Decision {
+        Decision::Change {
+            from: InjectionLabels::rev("1-27"),
+            to: InjectionLabels::rev(to),
+            remember: None,
+        }
+    }
+
+    #[test]
+    fn each_attempt_is_reported_once_with_what_it_became() {
+        let cp = canary();
+        let rows = outcomes(
+            vec![
+                attempt(Decision::Ignore, None),
+                attempt(change("canary"), None),
+                attempt(change("1-28"), Some(Failure::Patch("refused".into()))),
+                attempt(change("1-28"), Some(Failure::Reread("deleted while relabeling".into()))),
+            ],
+            &cp,
+        );
+        let actions: Vec<_> = rows.iter().map(|o| (o.action, o.to.is_some())).collect();
+        assert_eq!(
+            actions,
+            [
+                (NamespaceAction::Relabeled, true),
+                (NamespaceAction::Failed, true),
+                (NamespaceAction::Failed, false)
+            ]
+        );
+        let tag = rows[0].tag.as_ref().unwrap();
+        assert_eq!((tag.tag.as_str(), tag.revision.as_str()), ("canary", "1-28"));
+    }
+
+    #[test]
+    fn lines_read_like_kubectl() {
+        let cp = canary();
+        let mut rows = outcomes(vec![attempt(change("1-28"), None)], &cp);
+        rows[0].conflicts = 1;
+        let line = namespace_line(&rows[0], Paint { enabled: false }, DryRun::Server);
+        assert_eq!(
+            line,
+            "namespace/shop relabeled (server dry run): istio.io/rev=1-27,istio-injection=enabled → istio.io/rev=1-28; \
+             removed istio-injection=enabled (it would override istio.io/rev) (changed concurrently; read again 1 time(s))"
+        );
+        assert_eq!(
+            roll_hint(&rows, Paint { enabled: false }),
+            "Running pods keep their proxy until restarted; next: kubectl mesh roll -n shop\n"
+        );
+        let skipped = NamespaceOutcome {
+            action: NamespaceAction::Skipped,
+            to: None,
+            reason: Some("follows tag default".into()),
+            ..rows[0].clone()
+        };
+        let line = namespace_line(&skipped, Paint { enabled: false }, DryRun::None);
+        assert_eq!(line, "namespace/shop skipped: follows tag default");
+        let following = [ns("legacy", None, Some("enabled"))];
+        let kept = NamespaceOutcome {
+            namespace: "legacy".into(),
+            ..skipped
+        };
+        assert_eq!(
+            tags_kept(&[kept], &following, &cp),
+            "Tag default points to revision 1-27; namespaces following it: legacy\n"
+        );
+    }
+
+    #[test]
+    fn the_document_carries_the_envelope_and_the_namespaces() {
+        let rows = outcomes(vec![attempt(change("1-28"), None)], &canary());
+        let body = NamespacesBody {
+            undo: false,
+            to: Some("1-28"),
+            namespaces: &rows,
+        };
+        let doc = serde_json::to_value(Envelope::with_dry_run(KIND, DryRun::Client, body)).unwrap();
+        assert_eq!(doc["kind"], "MeshRelabel");
+        assert_eq!(doc["dryRun"], "client");
+        assert_eq!(doc["to"], "1-28");
+        assert_eq!(doc["namespaces"][0]["action"], "relabeled");
+        assert_eq!(doc["namespaces"][0]["to"]["istio.io/rev"], "1-28");
+        assert!(doc.get("schemaVersion").is_some());
+    }
+
+    #[test]
+    fn a_tag_move_lists_its_objects() {
+        let plan = TagPlan {
+            tag: "default".into(),
+            from: Some("1-27".into()),
+            to: "1-28".into(),
+            result: TagResult::Moved,
+            following: vec![Following {
+                namespace: "legacy".into(),
+                via: "istio-injection=enabled".into(),
+            }],
+            change: None,
+        };
+        let written = [
+            Written {
+                kind: "MutatingWebhookConfiguration",
+                name: "istio-revision-tag-default".into(),
+                namespace: None,
+                action: ObjectAction::Replaced,
+                error: None,
+            },
+            Written {
+                kind: "Service",
+                name: "istiod-revision-tag-default".into(),
+                namespace: Some("istio-system".into()),
+                action: ObjectAction::Failed,
+                error: Some("forbidden".into()),
+            },
+        ];
+        assert_eq!(
+            tag_text(&plan, &written, Paint { enabled: false }, DryRun::Client),
+            "revision tag default moved (dry run): 1-27 → 1-28\n\
+             \x20 mutatingwebhookconfiguration/istio-revision-tag-default replaced (dry run)\n\
+             \x20 service/istiod-revision-tag-default -n istio-system failed: forbidden\n\
+             Namespaces that move with it: legacy (istio-injection=enabled)\n\
+             Running pods keep their proxy until restarted; next: kubectl mesh roll\n"
+        );
+        let doc = serde_json::to_value(&written[1]).unwrap();
+        assert_eq!(doc["action"], "failed");
+        assert_eq!(serde_json::to_value(TagResult::Unchanged).unwrap(), "unchanged");
+    }
+}

@@ -293,3 +293,179 @@ pub(crate) fn namespaces_following(
     }
     out.into_iter().collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use k8s_openapi::api::admissionregistration::v1::MutatingWebhookConfiguration;
+    use shared::model::ControlPlane;
+
+    use super::super::fixtures::{istiod, ns, tag};
+    use super::*;
+
+    /// A revision's own injector configuration, as an install makes it.
+    fn injector(rev: &str) -> MutatingWebhookConfiguration {
+        serde_saphyr::from_str(&format!(
+            "metadata: {{name: istio-sidecar-injector-{rev}, labels: {{app: sidecar-injector, istio.io/rev: \"{rev}\"}}}}\n\
+             webhooks:\n- {{name: rev.namespace.sidecar-injector.istio.io, admissionReviewVersions: [v1], sideEffects: None, \
+             clientConfig: {{service: {{name: istiod-{rev}, namespace: istio-system, path: /inject}}}}}}\n"
+        ))
+        .unwrap()
+    }
+
+    /// The canary scenario: injectors of 1-27 and 1-28, `default` on 1-27, `canary` on 1-28,
+    /// and a namespace following `default` through istio-injection=enabled.
+    fn cluster(default_tag: MutatingWebhookConfiguration) -> TagCluster {
+        let webhooks = vec![injector("1-27"), injector("1-28"), default_tag, tag("canary", "1-28")];
+        TagCluster {
+            control_plane: ControlPlane::from_objects(&[istiod("1-27", 1), istiod("1-28", 1)], &[], &webhooks),
+            webhooks,
+            namespaces: vec![
+                ns("legacy", None, Some("enabled")),
+                ns("shop", Some("default"), None),
+                ns("other", Some("1-28"), None),
+            ],
+        }
+    }
+
+    fn remembering(mut t: MutatingWebhookConfiguration, annotation: &str) -> MutatingWebhookConfiguration {
+        t.metadata.annotations = Some([(PREVIOUS.to_string(), annotation.to_string())].into());
+        t
+    }
+
+    fn refused(r: shared::Result<Option<TagPlan<'_>>>) -> String {
+        match r {
+            Err(shared::Error::Refused(m)) => m,
+            other => panic!("expected a refusal, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn moving_default_remembers_where_it_pointed() {
+        let c = cluster(tag("default", "1-27"));
+        let p = plan("default", TagRequest::To("1-28"), &c, false).unwrap().unwrap();
+        assert_eq!((p.from.as_deref(), p.to.as_str()), (Some("1-27"), "1-28"));
+        assert_eq!(p.result, TagResult::Moved);
+        let change = p.change.as_ref().unwrap();
+        assert!(!change.create, "the tag exists: replaced");
+        let meta = &change.webhook.metadata;
+        assert_eq!(meta.name.as_deref(), Some("istio-revision-tag-default"));
+        assert_eq!(meta.labels.as_ref().unwrap()["istio.io/rev"], "1-28");
+        assert_eq!(meta.annotations.as_ref().unwrap()[PREVIOUS], r#"{"revision":"1-27"}"#);
+        assert_eq!(change.service, "istiod-revision-tag-default");
+        assert_eq!(change.istio_namespace, "istio-system");
+        assert_eq!(change.validator, Some(tag::DEFAULT_VALIDATOR));
+        assert_eq!(
+            p.following,
+            [
+                Following {
+                    namespace: "legacy".into(),
+                    via: "istio-injection=enabled".into()
+                },
+                Following {
+                    namespace: "shop".into(),
+                    via: "istio.io/rev=default".into()
+                },
+            ]
+        );
+    }
+
+    #[test]
+    fn a_tag_already_there_writes_nothing() {
+        let c = cluster(tag("default", "1-27"));
+        let p = plan("default", TagRequest::To("1-27"), &c, false).unwrap().unwrap();
+        assert_eq!(p.result, TagResult::Unchanged);
+        assert!(p.change.is_none());
+    }
+
+    #[test]
+    fn a_new_tag_is_created_without_the_default_validator() {
+        let c = cluster(tag("default", "1-27"));
+        let p = plan("next", TagRequest::To("1-28"), &c, false).unwrap().unwrap();
+        assert_eq!(p.from, None);
+        let change = p.change.unwrap();
+        assert!(change.create);
+        assert_eq!(change.webhook.metadata.name.as_deref(), Some("istio-revision-tag-next"));
+        assert_eq!(change.validator, None);
+        assert!(p.following.is_empty());
+    }
+
+    #[test]
+    fn undo_points_back_and_forgets() {
+        let c = cluster(remembering(tag("default", "1-28"), r#"{"revision":"1-27"}"#));
+        let p = plan("default", TagRequest::Undo, &c, false).unwrap().unwrap();
+        assert_eq!((p.from.as_deref(), p.to.as_str()), (Some("1-28"), "1-27"));
+        let change = p.change.unwrap();
+        assert!(!change.webhook.metadata.annotations.unwrap().contains_key(PREVIOUS));
+
+        let c = cluster(tag("default", "1-27"));
+        assert!(
+            plan("default", TagRequest::Undo, &c, false).unwrap().is_none(),
+            "nothing remembered"
+        );
+        assert!(refused(plan("gone", TagRequest::Undo, &c, false)).contains("does not exist"));
+        let c = cluster(remembering(tag("default", "1-28"), "not json"));
+        assert!(refused(plan("default", TagRequest::Undo, &c, false)).contains("cannot be read"));
+    }
+
+    #[test]
+    fn planning_problems_are_refusals_not_api_errors() {
+        let c = cluster(tag("default", "1-27"));
+        let m = refused(plan("1-28", TagRequest::To("1-27"), &c, false));
+        assert!(m.contains("a control-plane revision is named 1-28"), "{m}");
+        let m = refused(plan("default", TagRequest::To("canary"), &c, false));
+        assert!(m.contains("canary is a tag (pointing to revision 1-28)"), "{m}");
+        let m = refused(plan("default", TagRequest::To("1-30"), &c, false));
+        assert!(m.contains("1-30 is neither a revision nor a tag"), "{m}");
+        let mut c = cluster(tag("default", "1-27"));
+        c.webhooks
+            .retain(|w| w.metadata.name.as_deref() != Some("istio-sidecar-injector-1-28"));
+        let m = refused(plan("default", TagRequest::To("1-28"), &c, false));
+        assert!(m.contains("no MutatingWebhookConfiguration of revision 1-28"), "{m}");
+    }
+
+    #[test]
+    fn the_webhook_is_written_first_then_what_exists() {
+        let c = cluster(tag("default", "1-27"));
+        let p = plan("default", TagRequest::To("1-28"), &c, false).unwrap().unwrap();
+        let change = p.change.as_ref().unwrap();
+        let svc: Service = serde_saphyr::from_str(
+            "metadata: {name: istiod-revision-tag-default, namespace: istio-system}\nspec: {selector: {app: istiod, istio.io/rev: \"1-27\"}}\n",
+        )
+        .unwrap();
+        let companions = Companions {
+            service: Ok(Some(svc)),
+            validator: Err(shared::Error::Forbidden {
+                action: "get validatingwebhookconfiguration istiod-default-validator".into(),
+                message: "no".into(),
+            }),
+        };
+        let planned = writes(&p.to, change, companions).unwrap();
+        let kinds: Vec<_> = planned.iter().map(|w| (w.kind, w.name.as_str())).collect();
+        assert_eq!(
+            kinds,
+            [
+                ("MutatingWebhookConfiguration", "istio-revision-tag-default"),
+                ("Service", "istiod-revision-tag-default"),
+                ("ValidatingWebhookConfiguration", "istiod-default-validator"),
+            ]
+        );
+        assert!(matches!(planned[0].object, Ok(Object::Webhook { create: false, .. })));
+        let Ok(Object::Service(svc)) = &planned[1].object else {
+            panic!("{:?}", planned[1])
+        };
+        assert_eq!(
+            svc.spec.as_ref().unwrap().selector.as_ref().unwrap()["istio.io/rev"],
+            "1-28"
+        );
+        assert!(
+            planned[2].object.is_err(),
+            "an unreadable validator is reported, not fatal"
+        );
+
+        let none = Companions {
+            service: Ok(None),
+            validator: Ok(None),
+        };
+        assert_eq!(writes(&p.to, change, none).unwrap().len(), 1);
+    }
+}
