@@ -4,12 +4,13 @@ the API server holds them minus what it fills in itself (uid,
 resourceVersion, timestamps, managedFields, status, cluster IPs, node ports),
 in a stable order, after a header comment.
 
-    kubectl get KINDS -A -l SELECTOR -o json | save.py HEADER [--release NAME] [--expect MANIFEST]
+    kubectl get KINDS -A -l SELECTOR -o json | save.py HEADER [--release NAME] [--expect MANIFEST] [--no-ca-bundle]
 
 --release NAME keeps only the objects Helm wrote for release NAME (annotation
 meta.helm.sh/release-name); --expect MANIFEST (the output of `helm get
 manifest NAME`) fails unless every object of that manifest but its CRDs was
-saved, so no kind is forgotten. Labels and annotations stay as written
+saved, so no kind is forgotten. --no-ca-bundle drops the webhooks' caBundle
+(the sandbox injector's CA, which it writes in again as istiod would). Labels and annotations stay as written
 (Helm's app.kubernetes.io/managed-by, meta.helm.sh/release-name included).
 Used by generate-helm, generate-tags and generate-gateways.
 """
@@ -24,7 +25,7 @@ ORDER = ["Namespace", "ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Ro
          "HorizontalPodAutoscaler", "MutatingWebhookConfiguration", "ValidatingWebhookConfiguration"]
 
 
-def strip(o):
+def strip(o, no_ca_bundle=False):
     m = o["metadata"]
     for f in ["uid", "resourceVersion", "creationTimestamp", "generation", "managedFields", "selfLink"]:
         m.pop(f, None)
@@ -40,6 +41,9 @@ def strip(o):
             s.pop(f, None)
         for p in s.get("ports", []):
             p.pop("nodePort", None)
+    if no_ca_bundle:
+        for w in o.get("webhooks", []):
+            w.get("clientConfig", {}).pop("caBundle", None)
     return o
 
 
@@ -48,6 +52,7 @@ def main():
     ap.add_argument("header")
     ap.add_argument("--release")
     ap.add_argument("--expect")
+    ap.add_argument("--no-ca-bundle", action="store_true")
     args = ap.parse_args()
     items = json.load(sys.stdin)["items"]
     if args.release:
@@ -62,7 +67,7 @@ def main():
         have = {(o["kind"], o["metadata"]["name"]) for o in items}
         if want - have:
             sys.exit("save.py: not saved (add the kind to KINDS): %s" % sorted(want - have))
-    out = [yaml.safe_dump(strip(o), sort_keys=False, default_flow_style=False, width=1000) for o in items]
+    out = [yaml.safe_dump(strip(o, args.no_ca_bundle), sort_keys=False, default_flow_style=False, width=1000) for o in items]
     print(args.header.rstrip())
     print("---\n" + "---\n".join(out), end="")
 
