@@ -1,13 +1,24 @@
-//! When a restarted workload's rollout is done, by kubectl's own rules
-//! (`pkg/polymorphichelpers/rollout_status.go`), and the restart `kubectl rollout restart`
-//! sends (`objectrestarter.go`). Plain functions of the object: no API calls.
+//! The kinds of workload a roll restarts, each through one trait ([`Rollout`]): when its
+//! rollout is done, by kubectl's own rules (`pkg/polymorphichelpers/rollout_status.go`),
+//! the restart `kubectl rollout restart` sends (`pkg/polymorphichelpers/objectrestarter.go`),
+//! and which pods its current template made. Everything but [`Rollout::new_pods`] is a
+//! plain function of the object, with no API call.
 //!
 //! The one rule kube-runtime's `is_deployment_completed` misses: nothing is decided before
 //! the controller has observed the object's current generation, so the status read right
 //! after a restart patch (still describing the previous template) never counts as done.
 
-use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, StatefulSet};
+use std::fmt::Debug;
+use std::future::Future;
+
+use k8s_openapi::NamespaceResourceScope;
+use k8s_openapi::api::apps::v1::{ControllerRevision, DaemonSet, Deployment, ReplicaSet, StatefulSet};
+use k8s_openapi::api::core::v1::{Pod, PodTemplateSpec};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
+use kube::api::{Api, ListParams};
+use kube::core::Selector;
 use serde::Serialize;
+use serde::de::DeserializeOwned;
 
 use crate::model::labels::RESTARTED_AT;
 
@@ -29,6 +40,16 @@ pub enum Status {
 pub struct Progress {
     pub ready: i32,
     pub desired: i32,
+}
+
+impl Progress {
+    /// Updated replicas that are ready (or available) out of those wanted.
+    fn new(updated: Option<i32>, ready: Option<i32>, desired: i32) -> Progress {
+        Progress {
+            ready: updated.unwrap_or(0).min(ready.unwrap_or(0)),
+            desired,
+        }
+    }
 }
 
 /// Deployment reason kubectl treats as a failed rollout (`deploymentutil.TimedOutReason`).
@@ -75,6 +96,14 @@ pub fn deployment_status(d: &Deployment) -> Status {
         ));
     }
     Status::Done
+}
+
+/// New replicas available out of those wanted, once the controller observed the Deployment.
+fn deployment_progress(d: &Deployment) -> Option<Progress> {
+    let s = d.status.as_ref()?;
+    let desired = d.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1);
+    let progress = Progress::new(s.updated_replicas, s.available_replicas, desired);
+    observed(&d.metadata, s.observed_generation).then_some(progress)
 }
 
 /// `kubectl rollout status statefulset/NAME`, one decision.
@@ -125,6 +154,14 @@ pub fn statefulset_status(s: &StatefulSet) -> Status {
     Status::Done
 }
 
+/// New replicas ready out of those wanted, once the controller observed the StatefulSet.
+fn statefulset_progress(sts: &StatefulSet) -> Option<Progress> {
+    let s = sts.status.as_ref()?;
+    let desired = sts.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1);
+    let progress = Progress::new(s.updated_replicas, s.ready_replicas, desired);
+    observed(&sts.metadata, s.observed_generation).then_some(progress)
+}
+
 /// `kubectl rollout status daemonset/NAME`, one decision.
 pub fn daemonset_status(d: &DaemonSet) -> Status {
     let name = d.metadata.name.as_deref().unwrap_or("");
@@ -161,6 +198,17 @@ pub fn daemonset_status(d: &DaemonSet) -> Status {
     Status::Done
 }
 
+/// New pods available out of those wanted, once the controller observed the DaemonSet.
+fn daemonset_progress(d: &DaemonSet) -> Option<Progress> {
+    let s = d.status.as_ref()?;
+    let progress = Progress::new(
+        s.updated_number_scheduled,
+        s.number_available,
+        s.desired_number_scheduled,
+    );
+    observed(&d.metadata, s.observed_generation).then_some(progress)
+}
+
 /// The merge patch `kubectl rollout restart` sends: a new pod-template annotation, so the
 /// controller rolls every pod. `now` is RFC 3339, as kubectl writes it.
 pub fn restart_patch(now: &str) -> serde_json::Value {
@@ -169,32 +217,10 @@ pub fn restart_patch(now: &str) -> serde_json::Value {
     })
 }
 
-/// What a roll needs from each kind it restarts.
-pub trait Rollout {
-    /// `kubectl rollout status`, one decision.
-    fn rollout_status(&self) -> Status;
-    /// New replicas ready out of those wanted; `None` until the controller has observed the
-    /// current generation (before that the counts describe the previous template).
-    fn progress(&self) -> Option<Progress>;
-    /// Why `kubectl rollout restart` would not replace the pods, if it would not: a paused
-    /// Deployment (kubectl refuses it), an OnDelete update strategy (the patch is accepted
-    /// but no pod is replaced until someone deletes it).
-    fn restart_blocker(&self) -> Option<String>;
-    /// The pod template's `kubectl.kubernetes.io/restartedAt`.
-    fn restarted_at(&self) -> Option<&str>;
-}
-
-fn observed(meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta, observed: Option<i64>) -> bool {
-    observed.is_some_and(|o| o > 0 && o >= meta.generation.unwrap_or(0))
-}
-
-fn template_restarted_at(t: Option<&k8s_openapi::api::core::v1::PodTemplateSpec>) -> Option<&str> {
-    t?.metadata
-        .as_ref()?
-        .annotations
-        .as_ref()?
-        .get(RESTARTED_AT)
-        .map(String::as_str)
+/// Whether the controller has observed the object's current generation (a status of 0 never
+/// counts).
+fn observed(meta: &ObjectMeta, observed_generation: Option<i64>) -> bool {
+    observed_generation.is_some_and(|o| o > 0 && o >= meta.generation.unwrap_or(0))
 }
 
 fn on_delete(kind: Option<&str>) -> Option<String> {
@@ -202,89 +228,202 @@ fn on_delete(kind: Option<&str>) -> Option<String> {
         .map(|_| "its update strategy is OnDelete: a restart replaces no pod until each is deleted by hand".to_string())
 }
 
+/// The Deployment annotation its ReplicaSets carry too (`deploymentutil.RevisionAnnotation`).
+const DEPLOYMENT_REVISION: &str = "deployment.kubernetes.io/revision";
+/// The pod label StatefulSets and DaemonSets mark each pod's revision with.
+const REVISION_HASH: &str = "controller-revision-hash";
+
+fn annotation<'a>(meta: &'a ObjectMeta, key: &str) -> Option<&'a str> {
+    meta.annotations.as_ref()?.get(key).map(String::as_str)
+}
+
+fn label<'a>(meta: &'a ObjectMeta, key: &str) -> Option<&'a str> {
+    meta.labels.as_ref()?.get(key).map(String::as_str)
+}
+
+fn controlled_by(meta: &ObjectMeta, uid: Option<&str>) -> bool {
+    meta.owner_references
+        .iter()
+        .flatten()
+        .any(|r| r.controller == Some(true) && Some(r.uid.as_str()) == uid)
+}
+
+/// kubectl's text form of a label selector (`app=web,tier in (a,b)`). One the API server
+/// would not have accepted reads as empty: it lists everything, and ownership decides.
+fn selector_text(s: &LabelSelector) -> String {
+    Selector::try_from(s.clone()).map(|s| s.to_string()).unwrap_or_default()
+}
+
+/// A list of the workload's own namespace, narrowed by its pod selector.
+fn list_in<K: Rollout, T>(workload: &K, client: &kube::Client) -> (Api<T>, ListParams)
+where
+    T: kube::Resource<DynamicType = (), Scope = NamespaceResourceScope>,
+{
+    let ns = workload.meta().namespace.as_deref().unwrap_or("default");
+    let params = ListParams::default().labels(&workload.selector().map(selector_text).unwrap_or_default());
+    (Api::namespaced(client.clone(), ns), params)
+}
+
+/// The workload's pods that are not being deleted.
+async fn live_pods<K: Rollout>(workload: &K, client: &kube::Client) -> kube::Result<Vec<Pod>> {
+    let (api, params) = list_in::<K, Pod>(workload, client);
+    let mut pods = api.list(&params).await?.items;
+    pods.retain(|p| p.metadata.deletion_timestamp.is_none());
+    Ok(pods)
+}
+
+/// kubectl's "new ReplicaSet": the Deployment's own, with the Deployment's revision.
+fn new_replicaset<'a>(d: &Deployment, sets: &'a [ReplicaSet]) -> Option<&'a ReplicaSet> {
+    let revision = annotation(&d.metadata, DEPLOYMENT_REVISION);
+    let uid = d.metadata.uid.as_deref();
+    sets.iter()
+        .find(|rs| controlled_by(&rs.metadata, uid) && annotation(&rs.metadata, DEPLOYMENT_REVISION) == revision)
+}
+
+/// The revision hash of a DaemonSet's newest ControllerRevision (the highest `revision`, as
+/// `pkg/polymorphichelpers/history.go` orders them), and that revision's name: pods carry
+/// either in `controller-revision-hash`.
+fn newest_revision(d: &DaemonSet, revisions: &[ControllerRevision]) -> Option<(String, String)> {
+    let uid = d.metadata.uid.as_deref();
+    let newest = revisions
+        .iter()
+        .filter(|r| controlled_by(&r.metadata, uid))
+        .max_by_key(|r| r.revision)?;
+    let name = newest.metadata.name.clone().unwrap_or_default();
+    let hash = label(&newest.metadata, REVISION_HASH)
+        .map(String::from)
+        .or_else(|| {
+            let prefix = format!("{}-", d.metadata.name.as_deref().unwrap_or(""));
+            name.strip_prefix(&prefix).map(String::from)
+        })
+        .unwrap_or_default();
+    Some((hash, name))
+}
+
+/// A kind of workload a roll restarts: Deployment, StatefulSet, DaemonSet.
+///
+/// Its kind and plural for listing and dispatch are `k8s_openapi::Resource`'s `KIND`
+/// (`Deployment`) and `URL_PATH_SEGMENT` (`deployments`).
+pub trait Rollout:
+    k8s_openapi::Resource<Scope = NamespaceResourceScope>
+    + kube::Resource<DynamicType = (), Scope = NamespaceResourceScope>
+    + Clone
+    + DeserializeOwned
+    + Debug
+    + Send
+    + Sync
+    + 'static
+{
+    /// Why `kubectl rollout restart` would not replace the pods, if it would not: a paused
+    /// Deployment (kubectl refuses it), an OnDelete update strategy (the patch is accepted
+    /// but no pod is replaced until someone deletes it).
+    fn restart_blocker(&self) -> Option<String>;
+    /// `kubectl rollout status`, one decision.
+    fn rollout_status(&self) -> Status;
+    /// `spec.template` and `spec.selector`: its pods' template and labels.
+    fn pod_template(&self) -> Option<(&PodTemplateSpec, &LabelSelector)>;
+    /// New replicas ready out of those wanted; `None` until the controller has observed the
+    /// current generation (before that the counts describe the previous template).
+    fn progress(&self) -> Option<Progress>;
+    /// The live pods of the current template, read after the rollout is done (the pods
+    /// `kubectl rollout history` would show for the newest revision).
+    fn new_pods(&self, client: &kube::Client) -> impl Future<Output = kube::Result<Vec<Pod>>>;
+
+    /// The pod template's `kubectl.kubernetes.io/restartedAt`.
+    fn restarted_at(&self) -> Option<&str> {
+        let (template, _) = self.pod_template()?;
+        template
+            .metadata
+            .as_ref()?
+            .annotations
+            .as_ref()?
+            .get(RESTARTED_AT)
+            .map(String::as_str)
+    }
+
+    /// The pod selector.
+    fn selector(&self) -> Option<&LabelSelector> {
+        self.pod_template().map(|(_, selector)| selector)
+    }
+}
+
 impl Rollout for Deployment {
+    fn restart_blocker(&self) -> Option<String> {
+        let paused = self.spec.as_ref()?.paused?;
+        paused.then(|| "it is paused: resume it first (`kubectl rollout resume`)".to_string())
+    }
     fn rollout_status(&self) -> Status {
         deployment_status(self)
     }
+    fn pod_template(&self) -> Option<(&PodTemplateSpec, &LabelSelector)> {
+        self.spec.as_ref().map(|s| (&s.template, &s.selector))
+    }
     fn progress(&self) -> Option<Progress> {
-        let s = self
-            .status
-            .as_ref()
-            .filter(|s| observed(&self.metadata, s.observed_generation))?;
-        let updated = s.updated_replicas.unwrap_or(0);
-        let available = s.available_replicas.unwrap_or(0);
-        Some(Progress {
-            ready: updated.min(available),
-            desired: self.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1),
-        })
+        deployment_progress(self)
     }
-    fn restart_blocker(&self) -> Option<String> {
-        self.spec
-            .as_ref()
-            .and_then(|s| s.paused)
-            .unwrap_or(false)
-            .then(|| "it is paused: resume it first (`kubectl rollout resume`)".to_string())
-    }
-    fn restarted_at(&self) -> Option<&str> {
-        template_restarted_at(self.spec.as_ref().map(|s| &s.template))
+    /// The pods of the new ReplicaSet.
+    async fn new_pods(&self, client: &kube::Client) -> kube::Result<Vec<Pod>> {
+        let (api, params) = list_in::<_, ReplicaSet>(self, client);
+        let sets = api.list(&params).await?.items;
+        let Some(new) = new_replicaset(self, &sets) else {
+            return Ok(vec![]);
+        };
+        let new_uid = new.metadata.uid.as_deref();
+        let mut pods = live_pods(self, client).await?;
+        pods.retain(|p| controlled_by(&p.metadata, new_uid));
+        Ok(pods)
     }
 }
 
 impl Rollout for StatefulSet {
+    fn restart_blocker(&self) -> Option<String> {
+        on_delete(self.spec.as_ref()?.update_strategy.as_ref()?.type_.as_deref())
+    }
     fn rollout_status(&self) -> Status {
         statefulset_status(self)
     }
+    fn pod_template(&self) -> Option<(&PodTemplateSpec, &LabelSelector)> {
+        self.spec.as_ref().map(|s| (&s.template, &s.selector))
+    }
     fn progress(&self) -> Option<Progress> {
-        let s = self
-            .status
-            .as_ref()
-            .filter(|s| observed(&self.metadata, s.observed_generation))?;
-        let updated = s.updated_replicas.unwrap_or(0);
-        let ready = s.ready_replicas.unwrap_or(0);
-        Some(Progress {
-            ready: updated.min(ready),
-            desired: self.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1),
-        })
+        statefulset_progress(self)
     }
-    fn restart_blocker(&self) -> Option<String> {
-        on_delete(
-            self.spec
-                .as_ref()
-                .and_then(|s| s.update_strategy.as_ref())
-                .and_then(|u| u.type_.as_deref()),
-        )
-    }
-    fn restarted_at(&self) -> Option<&str> {
-        template_restarted_at(self.spec.as_ref().map(|s| &s.template))
+    /// Its pods labelled with its update revision.
+    async fn new_pods(&self, client: &kube::Client) -> kube::Result<Vec<Pod>> {
+        let revision = self.status.as_ref().and_then(|s| s.update_revision.as_deref());
+        let uid = self.metadata.uid.as_deref();
+        let mut pods = live_pods(self, client).await?;
+        pods.retain(|p| controlled_by(&p.metadata, uid) && label(&p.metadata, REVISION_HASH) == revision);
+        Ok(pods)
     }
 }
 
 impl Rollout for DaemonSet {
+    fn restart_blocker(&self) -> Option<String> {
+        on_delete(self.spec.as_ref()?.update_strategy.as_ref()?.type_.as_deref())
+    }
     fn rollout_status(&self) -> Status {
         daemonset_status(self)
     }
+    fn pod_template(&self) -> Option<(&PodTemplateSpec, &LabelSelector)> {
+        self.spec.as_ref().map(|s| (&s.template, &s.selector))
+    }
     fn progress(&self) -> Option<Progress> {
-        let s = self
-            .status
-            .as_ref()
-            .filter(|s| observed(&self.metadata, s.observed_generation))?;
-        let updated = s.updated_number_scheduled.unwrap_or(0);
-        let available = s.number_available.unwrap_or(0);
-        Some(Progress {
-            ready: updated.min(available),
-            desired: s.desired_number_scheduled,
-        })
+        daemonset_progress(self)
     }
-    fn restart_blocker(&self) -> Option<String> {
-        on_delete(
-            self.spec
-                .as_ref()
-                .and_then(|s| s.update_strategy.as_ref())
-                .and_then(|u| u.type_.as_deref()),
-        )
-    }
-    fn restarted_at(&self) -> Option<&str> {
-        template_restarted_at(self.spec.as_ref().map(|s| &s.template))
+    /// Its pods of its newest ControllerRevision.
+    async fn new_pods(&self, client: &kube::Client) -> kube::Result<Vec<Pod>> {
+        let (api, params) = list_in::<_, ControllerRevision>(self, client);
+        let revisions = api.list(&params).await?.items;
+        let Some((hash, name)) = newest_revision(self, &revisions) else {
+            return Ok(vec![]);
+        };
+        let uid = self.metadata.uid.as_deref();
+        let mut pods = live_pods(self, client).await?;
+        pods.retain(|p| {
+            controlled_by(&p.metadata, uid) && label(&p.metadata, REVISION_HASH).is_some_and(|h| h == hash || h == name)
+        });
+        Ok(pods)
     }
 }
 
@@ -505,5 +644,65 @@ mod tests {
             "annotations: {kubectl.kubernetes.io/restartedAt: '2026-11-27T04:36:28Z'}",
         ));
         assert_eq!(d.restarted_at(), Some("2026-11-27T04:36:28Z"));
+    }
+
+    #[test]
+    fn selectors_read_like_kubectl() {
+        let s: LabelSelector = serde_json::from_value(serde_json::json!({
+            "matchLabels": {"app": "webapp"},
+            "matchExpressions": [
+                {"key": "tier", "operator": "In", "values": ["a", "b"]},
+                {"key": "old", "operator": "DoesNotExist"},
+                {"key": "track", "operator": "Exists"},
+                {"key": "zone", "operator": "NotIn", "values": ["x"]}
+            ]
+        }))
+        .unwrap();
+        assert_eq!(selector_text(&s), "app=webapp,tier in (a,b),!old,track,zone notin (x)");
+    }
+
+    #[test]
+    fn new_replicaset_is_the_deployments_own_at_its_revision() {
+        let mut d = deployment("");
+        d.metadata.uid = Some("d-1".into());
+        d.metadata.annotations = Some([(DEPLOYMENT_REVISION.to_string(), "4".to_string())].into());
+        let rs = |name: &str, owner: &str, revision: &str| -> ReplicaSet {
+            yaml(&format!(
+                "metadata:\n  name: {name}\n  uid: {name}\n  annotations: {{deployment.kubernetes.io/revision: '{revision}'}}\n  ownerReferences: [{{apiVersion: apps/v1, kind: Deployment, name: webapp, uid: {owner}, controller: true}}]"
+            ))
+        };
+        let sets = [rs("old", "d-1", "3"), rs("other", "d-2", "4"), rs("new", "d-1", "4")];
+        let found = new_replicaset(&d, &sets).and_then(|rs| rs.metadata.name.as_deref());
+        assert_eq!(found, Some("new"));
+        assert!(new_replicaset(&d, &sets[..2]).is_none());
+    }
+
+    #[test]
+    fn newest_daemonset_revision_is_the_highest_owned_one() {
+        let mut d = daemonset("", "");
+        d.metadata.uid = Some("ds-1".into());
+        let cr = |name: &str, owner: &str, revision: i64, hash: Option<&str>| -> ControllerRevision {
+            let labels = hash
+                .map(|h| format!("\n  labels: {{controller-revision-hash: {h}}}"))
+                .unwrap_or_default();
+            yaml(&format!(
+                "metadata:\n  name: {name}{labels}\n  ownerReferences: [{{apiVersion: apps/v1, kind: DaemonSet, name: agent, uid: {owner}, controller: true}}]\nrevision: {revision}"
+            ))
+        };
+        let revisions = [
+            cr("agent-aaa", "ds-1", 1, Some("aaa")),
+            cr("agent-ccc", "ds-1", 3, None),
+            cr("other-zzz", "ds-2", 9, Some("zzz")),
+        ];
+        // Without the label, the hash is the name after `NAME-`.
+        assert_eq!(
+            newest_revision(&d, &revisions),
+            Some(("ccc".to_string(), "agent-ccc".to_string()))
+        );
+        assert_eq!(
+            newest_revision(&d, &revisions[..1]),
+            Some(("aaa".to_string(), "agent-aaa".to_string()))
+        );
+        assert_eq!(newest_revision(&d, &revisions[2..]), None);
     }
 }

@@ -1,5 +1,6 @@
-//! What the user sees while the roll runs: on a terminal one live line per workload, else
-//! plain timestamped lines (on stderr when stdout carries a JSON or YAML summary).
+//! What the user sees while the roll runs, drawn from act's events: on a terminal one live
+//! line per workload, else plain timestamped lines (on stderr when stdout carries a JSON or
+//! YAML summary).
 
 use std::io::Write;
 use std::sync::Mutex;
@@ -7,53 +8,39 @@ use std::time::Duration;
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use shared::output::Paint;
-use shared::rollout::Progress;
 
-/// Where one workload's roll stands.
-#[derive(Debug, Clone)]
-pub enum Phase {
-    Starting,
-    AlreadyRolling,
-    Restarting,
-    /// Restarted; the controller has not yet observed the new template.
-    Observing,
-    Rolling(Progress),
-    Retrying(String),
-    Verifying,
-    Hook,
-    Pausing(Duration),
-    Done(Duration, bool),
-    Failed(Duration, String),
-    Interrupted(Duration),
-    NotStarted,
-}
+use crate::act::Event;
+use crate::human;
 
-impl Phase {
-    fn text(&self) -> String {
-        match self {
-            Phase::Starting => "starting".into(),
-            Phase::AlreadyRolling => "a rollout is already under way: waiting for it".into(),
-            Phase::Restarting => "restarting".into(),
-            Phase::Observing => "restarted, waiting for the controller".into(),
-            Phase::Rolling(p) => format!("rolling {}/{} ready", p.ready, p.desired),
-            Phase::Retrying(e) => format!("API error, retrying: {e}"),
-            Phase::Verifying => "verifying new pods".into(),
-            Phase::Hook => "running --exec".into(),
-            Phase::Pausing(d) => format!("done, pausing {} (--pause)", crate::human(*d)),
-            Phase::Done(d, true) => format!("done in {}", crate::human(*d)),
-            Phase::Done(d, false) => format!("done in {} (its rollout was already under way)", crate::human(*d)),
-            Phase::Failed(d, m) => format!("failed after {}: {m}", crate::human(*d)),
-            Phase::Interrupted(d) => format!("interrupted after {}", crate::human(*d)),
-            Phase::NotStarted => "not started".into(),
-        }
-    }
-
-    fn finished(&self) -> bool {
-        matches!(
-            self,
-            Phase::Done(..) | Phase::Failed(..) | Phase::Interrupted(_) | Phase::NotStarted
-        )
-    }
+/// A workload's line for an event; `None` for the hook's output, printed as it is.
+fn text(event: &Event) -> Option<String> {
+    Some(match event {
+        Event::Started => "starting".into(),
+        Event::AlreadyRolling => "a rollout is already under way: waiting for it".into(),
+        Event::Restarting => "restarting".into(),
+        Event::Restarted { .. } | Event::Waiting { progress: None } => "restarted, waiting for the controller".into(),
+        Event::Waiting { progress: Some(p) } => format!("rolling {}/{} ready", p.ready, p.desired),
+        Event::Retrying { error } => format!("API error, retrying: {error}"),
+        Event::Verifying => "verifying new pods".into(),
+        Event::Hook => "running --exec".into(),
+        Event::HookOutput { .. } => return None,
+        Event::Pausing { pause } => format!("done, pausing {} (--pause)", human(*pause)),
+        Event::Done {
+            elapsed,
+            restarted: true,
+        } => format!("done in {}", human(*elapsed)),
+        Event::Done {
+            elapsed,
+            restarted: false,
+        } => format!("done in {} (its rollout was already under way)", human(*elapsed)),
+        Event::Accepted { elapsed } => format!(
+            "restart accepted by the API server in {} (server dry run)",
+            human(*elapsed)
+        ),
+        Event::Failed { elapsed, message } => format!("failed after {}: {message}", human(*elapsed)),
+        Event::Interrupted { elapsed } => format!("interrupted after {}", human(*elapsed)),
+        Event::NotStarted => "not started".into(),
+    })
 }
 
 enum Mode {
@@ -66,7 +53,7 @@ enum Mode {
     },
 }
 
-pub struct Ui {
+pub(crate) struct Ui {
     mode: Mode,
     labels: Vec<String>,
     last: Mutex<Vec<String>>,
@@ -75,7 +62,7 @@ pub struct Ui {
 
 impl Ui {
     /// `live`: a terminal is watching stdout.
-    pub fn new(labels: Vec<String>, live: bool, stderr: bool, paint: Paint) -> Ui {
+    pub(crate) fn new(labels: Vec<String>, live: bool, stderr: bool, paint: Paint) -> Ui {
         let width = labels.iter().map(String::len).max().unwrap_or(0);
         let mode = if live {
             let multi = MultiProgress::with_draw_target(ProgressDrawTarget::stdout());
@@ -102,38 +89,23 @@ impl Ui {
         }
     }
 
-    pub fn phase(&self, i: usize, phase: Phase) {
-        let text = phase.text();
+    /// Show workload `i`'s event: its live line changes, or a plain line is written.
+    pub(crate) fn show(&self, i: usize, event: &Event) {
+        let Some(text) = text(event) else {
+            if let Event::HookOutput { line } = event {
+                self.println(&format!("    {} | {line}", self.labels[i]));
+            }
+            return;
+        };
         {
-            let mut last = self.last.lock().unwrap_or_else(|e| e.into_inner());
+            let mut last = self.last.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
             if last[i] == text {
                 return;
             }
             last[i] = text.clone();
         }
         match &self.mode {
-            Mode::Live { bars, .. } => {
-                let bar = &bars[i];
-                let coloured = match &phase {
-                    Phase::Done(..) => self.paint.good(&text),
-                    Phase::Failed(..) => self.paint.bad(&text),
-                    Phase::Interrupted(_) | Phase::Retrying(_) => self.paint.warn(&text),
-                    Phase::NotStarted => self.paint.dim(&text),
-                    _ => text,
-                };
-                if matches!(phase, Phase::Starting) {
-                    bar.reset_elapsed();
-                    bar.set_style(active_style());
-                    bar.enable_steady_tick(Duration::from_millis(120));
-                }
-                if phase.finished() || matches!(phase, Phase::Pausing(_)) {
-                    // Not `finish`: a finished bar ignores later messages, and a done
-                    // workload may still be followed by --pause. Dropped bars stay drawn.
-                    bar.disable_steady_tick();
-                    bar.set_style(idle_style());
-                }
-                bar.set_message(coloured);
-            }
+            Mode::Live { bars, .. } => self.draw(&bars[i], event, text),
             Mode::Plain { stderr } => {
                 let line = format!("{} {}: {text}", stamp(), self.labels[i]);
                 write_line(*stderr, &line);
@@ -141,8 +113,30 @@ impl Ui {
         }
     }
 
+    fn draw(&self, bar: &ProgressBar, event: &Event, text: String) {
+        let coloured = match event {
+            Event::Done { .. } | Event::Accepted { .. } => self.paint.good(&text),
+            Event::Failed { .. } => self.paint.bad(&text),
+            Event::Interrupted { .. } | Event::Retrying { .. } => self.paint.warn(&text),
+            Event::NotStarted => self.paint.dim(&text),
+            _ => text,
+        };
+        if *event == Event::Started {
+            bar.reset_elapsed();
+            bar.set_style(active_style());
+            bar.enable_steady_tick(Duration::from_millis(120));
+        }
+        if event.result().is_some() || matches!(event, Event::Pausing { .. }) {
+            // Not `finish`: a finished bar ignores later messages, and a done workload may
+            // still be followed by --pause. Dropped bars stay drawn.
+            bar.disable_steady_tick();
+            bar.set_style(idle_style());
+        }
+        bar.set_message(coloured);
+    }
+
     /// Leave every line drawn as it last read (unfinished bars are cleared when dropped).
-    pub fn finish(&self) {
+    pub(crate) fn finish(&self) {
         if let Mode::Live { bars, .. } = &self.mode {
             for bar in bars {
                 bar.disable_steady_tick();
@@ -152,7 +146,7 @@ impl Ui {
     }
 
     /// A line above the live display (or in the plain stream).
-    pub fn println(&self, line: &str) {
+    fn println(&self, line: &str) {
         match &self.mode {
             Mode::Live { multi, .. } => {
                 let _ = multi.println(line);
@@ -186,4 +180,26 @@ fn idle_style() -> ProgressStyle {
 fn active_style() -> ProgressStyle {
     ProgressStyle::with_template("  {prefix}  {spinner:.cyan} {msg} {elapsed:.dim}")
         .unwrap_or_else(|_| ProgressStyle::default_spinner())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use shared::rollout::Progress;
+
+    #[test]
+    fn events_read_as_before() {
+        let p = Progress { ready: 1, desired: 3 };
+        assert_eq!(
+            text(&Event::Waiting { progress: Some(p) }).unwrap(),
+            "rolling 1/3 ready"
+        );
+        assert_eq!(text(&Event::Hook).unwrap(), "running --exec");
+        let done = Event::Done {
+            elapsed: Duration::from_secs(90),
+            restarted: true,
+        };
+        assert_eq!(text(&done).unwrap(), "done in 1m30s");
+        assert!(text(&Event::HookOutput { line: "ok".into() }).is_none());
+    }
 }

@@ -1,28 +1,30 @@
 //! `kubectl mesh roll`: restart the workloads that run out-of-date Istio proxies, one at a
 //! time by default, each gated on a healthy rollout and on its new pods' proxies.
+//!
+//! read (`read.rs`) -> plan (`plan.rs`, pure) -> report the plan -> act (`act.rs`, telling
+//! its events to the display and the report) -> report the results (`report.rs`).
 
 mod act;
 mod display;
 mod plan;
+mod read;
 mod report;
 
-use std::cell::Cell;
-use std::collections::BTreeMap;
+use std::cell::RefCell;
 use std::io::IsTerminal;
 use std::time::Duration;
 
 use clap::Parser;
-use futures::StreamExt;
-use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, StatefulSet};
-use kube::api::{Api, ListParams};
 use shared::connect::parse_duration;
-use shared::model::Target;
-use shared::output::OutputArgs;
-use shared::rollout::Rollout;
-use shared::{ConnectArgs, Connection, Scope, ScopeArgs, collect, exit};
+use shared::output::{DryRunArgs, OutputArgs};
+use shared::{ConnectArgs, Connection, Scope, ScopeArgs, exit};
+
+use crate::act::{Event, RollResult};
+use crate::plan::Plan;
+use crate::report::{Outcome, Settings};
 
 pub use act::{ENV_KIND, ENV_NAME, ENV_NAMESPACE, ENV_REVISION};
-pub use plan::{Exclude, Plan};
+pub use plan::Exclude;
 
 const ABOUT: &str =
     "Restart the workloads running out-of-date Istio proxies, one at a time, each gated on a healthy rollout";
@@ -47,6 +49,11 @@ How:
   the load of reconnecting sidecars small; raise it with --max-parallel.
   The order (applications by namespace, kind and name, then gateways) is printed first.
 
+--dry-run (= --dry-run=client) prints the plan and changes nothing. --dry-run=server
+sends each restart patch with dryRun=All, so the API server (and its admission webhooks)
+validates it without persisting it, reports per workload whether it was accepted, and
+waits for nothing: no rollout, no --exec, no --pause.
+
 --exec runs with `sh -c` after each workload, with MESH_WORKLOAD_KIND (Deployment,
 StatefulSet, DaemonSet), MESH_WORKLOAD_NAMESPACE, MESH_WORKLOAD_NAME and MESH_REVISION
 (the revision its new pods got) in the environment; a non-zero exit stops the roll.
@@ -57,10 +64,12 @@ stops: later workloads are not touched, and the way back is printed. Ctrl-C stop
 longer out of date.
 
 Exit codes: 0 done (or nothing to do, or --dry-run), 1 error, 2 usage,
-6 a rollout failed and the roll stopped, 130 interrupted.
+6 a rollout failed and the roll stopped (--dry-run=server: a restart was rejected),
+130 interrupted.
 
 Examples:
   kubectl mesh roll --dry-run
+  kubectl mesh roll -A --dry-run=server
   kubectl mesh roll --one-at-a-time
   kubectl mesh roll -A --revision 1-27 --exclude deploy/legacy --pause 30s
   kubectl mesh roll -n shop --exec './smoke-test.sh \"$MESH_WORKLOAD_NAME\"' -o json";
@@ -68,9 +77,8 @@ Examples:
 #[derive(Debug, Parser)]
 #[command(name = "kubectl-mesh-roll", bin_name = "kubectl mesh roll", version = shared::VERSION, about = ABOUT, after_help = AFTER)]
 pub struct Args {
-    /// Print the workloads that would be restarted, in order, and stop
-    #[arg(long)]
-    pub dry_run: bool,
+    #[command(flatten)]
+    pub dry_run: DryRunArgs,
     /// Restart one workload at a time (the default; same as --max-parallel 1)
     #[arg(long, conflicts_with = "max_parallel")]
     pub one_at_a_time: bool,
@@ -97,7 +105,8 @@ pub struct Args {
     /// Wait this long between workloads (e.g. 30s, 2m)
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub pause: Option<Duration>,
-    /// Give each workload this long to finish its rollout
+    /// Give each workload this long to finish its rollout (and each of its API calls this
+    /// long to get past throttling, server errors and lost connections)
     #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "5m")]
     pub timeout: Duration,
     #[command(flatten)]
@@ -112,229 +121,100 @@ pub async fn run(args: Args) -> shared::Result<u8> {
     if args.timeout.is_zero() {
         return Err(shared::Error::Usage("--timeout must be more than 0 (e.g. 5m)".into()));
     }
-    let max_parallel = if args.one_at_a_time {
-        1
-    } else {
-        usize::from(args.max_parallel)
-    };
     let conn = args.connect.connect().await?;
     // kubectl's default for a namespaced verb: the context's namespace.
     let scope = args
         .scope
         .scope(Scope::Namespaces(vec![conn.default_namespace.clone()]));
-    let mesh = collect::read_mesh(&conn, &scope).await?;
-    let revision = match &args.revision {
-        None => None,
-        Some(name) => Some(match mesh.control_plane.resolve(name) {
-            Target::Revision(r) | Target::Tag { revision: r, .. } => r.to_string(),
-            Target::Unknown if mesh.proxies.iter().any(|p| p.proxy.revision.as_deref() == Some(name)) => name.clone(),
-            Target::Unknown => {
-                let known: Vec<_> = mesh.control_plane.revisions.keys().cloned().collect();
-                return Err(shared::Error::Usage(format!(
-                    "--revision {name}: no such revision or tag, and no proxy was injected by it (revisions: {})",
-                    if known.is_empty() {
-                        "none".into()
-                    } else {
-                        known.join(", ")
-                    }
-                )));
-            }
-        }),
-    };
-    let objects = read_objects(&conn, &scope, args.selector.as_deref()).await?;
-    let filters = plan::Filters {
-        revision,
-        exclude: args.exclude.clone(),
-        include_gateways: args.include_gateways,
-        selected_only: args.selector.is_some(),
-    };
-    let plan = plan::plan(mesh.out_of_date_workloads(), &filters, &objects);
-    let machine = args.output.machine();
-    let paint = args.output.paint();
-    let settings = report::Settings {
-        dry_run: args.dry_run,
-        max_parallel,
-        timeout: human(args.timeout),
-        pause: args.pause.map(human),
-        exec: args.exec.clone(),
-        scope: match &scope {
-            Scope::All => "all namespaces".into(),
-            Scope::Namespaces(n) => n.join(", "),
-        },
-    };
-    if !machine {
-        print!("{}", report::plan_text(&plan, &settings, paint));
-    }
-    if args.dry_run || plan.roll.is_empty() {
-        let outcomes = vec![act::Outcome::not_started(); plan.roll.len()];
-        if machine {
-            shared::output::print_document(args.output.format, &report::document(&plan, &outcomes, &settings))?;
+    let (mesh, objects) = read::read(&conn, &scope, args.selector.as_deref()).await?;
+    let revision = args.revision.as_deref().map(|r| plan::revision(&mesh, r)).transpose()?;
+    let plan = plan::plan(mesh.out_of_date_workloads(), &args.filters(revision), &objects);
+    let settings = args.settings(&scope);
+    report::print_plan(&plan, &settings, &args.output);
+    if !settings.dry_run.sends() || plan.roll.is_empty() {
+        // --dry-run, or nothing to do: the plan is the whole answer.
+        if args.output.machine() {
+            let not_started = vec![Outcome::default(); plan.roll.len()];
+            report::print_document(&plan, &not_started, &settings, args.output.format)?;
         }
         return Ok(exit::OK);
     }
+    let (outcomes, interrupted) = roll(&conn, &args, &plan, &settings).await;
+    report::print_results(&plan, &outcomes, interrupted, &settings, &args.output)?;
+    Ok(exit_code(&outcomes, interrupted))
+}
 
-    let (cancel_tx, cancel_rx) = tokio::sync::watch::channel(false);
-    let interrupt = tokio::spawn(async move {
-        if tokio::signal::ctrl_c().await.is_ok() {
-            let _ = cancel_tx.send(true);
+impl Args {
+    fn filters(&self, revision: Option<String>) -> plan::Filters {
+        plan::Filters {
+            revision,
+            exclude: self.exclude.clone(),
+            include_gateways: self.include_gateways,
+            selected_only: self.selector.is_some(),
         }
-    });
+    }
+
+    fn settings(&self, scope: &Scope) -> Settings {
+        Settings {
+            dry_run: self.dry_run.dry_run,
+            max_parallel: if self.one_at_a_time {
+                1
+            } else {
+                usize::from(self.max_parallel)
+            },
+            timeout: human(self.timeout),
+            pause: self.pause.map(human),
+            exec: self.exec.clone(),
+            scope: match scope {
+                Scope::All => "all namespaces".into(),
+                Scope::Namespaces(n) => n.join(", "),
+            },
+        }
+    }
+}
+
+/// Act on the plan while the display and the report follow its events.
+async fn roll(conn: &Connection, args: &Args, plan: &Plan, settings: &Settings) -> (Vec<Outcome>, bool) {
     let labels = plan
         .roll
         .iter()
         .map(|w| format!("{}/{}", w.namespace, w.workload))
         .collect();
+    let machine = args.output.machine();
     let live = !machine && std::io::stdout().is_terminal();
-    let ui = display::Ui::new(labels, live, machine, paint);
-    let ctx = act::Ctx {
-        conn: &conn,
-        timeout: args.timeout,
-        exec: args.exec.as_deref(),
-        cancel: cancel_rx.clone(),
-        ui: &ui,
+    let ui = display::Ui::new(labels, live, machine, args.output.paint());
+    let outcomes = RefCell::new(vec![Outcome::default(); plan.roll.len()]);
+    let events = |i: usize, event: Event| {
+        ui.show(i, &event);
+        outcomes.borrow_mut()[i].record(&event);
     };
-    let stop = Cell::new(false);
-    let last = plan.roll.len() - 1;
-    let outcomes: Vec<act::Outcome> = futures::stream::iter(plan.roll.iter().enumerate())
-        .map(|(i, w)| {
-            let (ctx, stop, ui) = (&ctx, &stop, &ui);
-            let mut cancel = cancel_rx.clone();
-            async move {
-                if stop.get() || *cancel.borrow() {
-                    ui.phase(i, display::Phase::NotStarted);
-                    return act::Outcome::not_started();
-                }
-                let outcome = act::roll(ctx, i, w).await;
-                if outcome.result != act::Result::Done {
-                    stop.set(true);
-                } else if let Some(pause) = args.pause.filter(|_| i < last) {
-                    ui.phase(i, display::Phase::Pausing(pause));
-                    tokio::select! {
-                        _ = tokio::time::sleep(pause) => {}
-                        _ = cancel.wait_for(|c| *c) => {}
-                    }
-                    ui.phase(
-                        i,
-                        display::Phase::Done(
-                            Duration::from_secs_f64(outcome.seconds.unwrap_or(0.0)),
-                            outcome.restarted_at.is_some(),
-                        ),
-                    );
-                }
-                outcome
-            }
-        })
-        .buffered(max_parallel)
-        .collect()
-        .await;
-    interrupt.abort();
+    let ctx = act::Ctx {
+        conn,
+        dry_run: settings.dry_run,
+        max_parallel: settings.max_parallel,
+        timeout: args.timeout,
+        pause: args.pause,
+        exec: args.exec.as_deref(),
+        events: &events,
+    };
+    let (_, interrupted) = act::roll_all(&ctx, &plan.roll).await;
     ui.finish();
-    drop(ui);
+    (outcomes.into_inner(), interrupted)
+}
 
-    let interrupted = *cancel_rx.borrow();
-    if machine {
-        shared::output::print_document(args.output.format, &report::document(&plan, &outcomes, &settings))?;
-    } else {
-        print!("{}", report::summary_text(&plan, &outcomes, interrupted, paint));
-    }
-    Ok(if outcomes.iter().any(|o| o.result == act::Result::Failed) {
+/// 6 when a rollout failed, 130 when Ctrl-C left workloads unfinished, else 0.
+fn exit_code(outcomes: &[Outcome], interrupted: bool) -> u8 {
+    if outcomes.iter().any(|o| o.result == RollResult::Failed) {
         exit::ROLLOUT_FAILED
-    } else if interrupted || outcomes.iter().any(|o| o.result != act::Result::Done) {
+    } else if interrupted || outcomes.iter().any(|o| o.result != RollResult::Done) {
         exit::INTERRUPTED
     } else {
         exit::OK
-    })
-}
-
-/// Every Deployment, StatefulSet and DaemonSet in scope (those `-l` selects), and what
-/// would stop a restart from replacing its pods.
-async fn read_objects(conn: &Connection, scope: &Scope, selector: Option<&str>) -> shared::Result<plan::Objects> {
-    let mut found = BTreeMap::new();
-    let params = ListParams::default().labels(selector.unwrap_or(""));
-    let namespaces: Vec<Option<&str>> = match scope {
-        Scope::All => vec![None],
-        Scope::Namespaces(n) => n.iter().map(|n| Some(n.as_str())).collect(),
-    };
-    for ns in namespaces {
-        add(
-            &mut found,
-            conn,
-            ns,
-            &params,
-            selector,
-            "Deployment",
-            api::<Deployment>(conn, ns),
-        )
-        .await?;
-        add(
-            &mut found,
-            conn,
-            ns,
-            &params,
-            selector,
-            "StatefulSet",
-            api::<StatefulSet>(conn, ns),
-        )
-        .await?;
-        add(
-            &mut found,
-            conn,
-            ns,
-            &params,
-            selector,
-            "DaemonSet",
-            api::<DaemonSet>(conn, ns),
-        )
-        .await?;
     }
-    Ok(plan::Objects { found })
-}
-
-fn api<K>(conn: &Connection, ns: Option<&str>) -> Api<K>
-where
-    K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>,
-{
-    match ns {
-        Some(n) => Api::namespaced(conn.client.clone(), n),
-        None => Api::all(conn.client.clone()),
-    }
-}
-
-async fn add<K>(
-    found: &mut BTreeMap<plan::Key, Option<String>>,
-    conn: &Connection,
-    ns: Option<&str>,
-    params: &ListParams,
-    selector: Option<&str>,
-    kind: &str,
-    api: Api<K>,
-) -> shared::Result<()>
-where
-    K: kube::Resource<DynamicType = ()> + Rollout + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
-{
-    let where_ = ns
-        .map(|n| format!("in namespace {n:?}"))
-        .unwrap_or_else(|| "in all namespaces".into());
-    let list = api.list(params).await.map_err(|e| match (&e, selector) {
-        (kube::Error::Api(s), Some(sel)) if s.code == 400 => {
-            shared::Error::Usage(format!("-l {sel:?} is not a valid label selector: {}", s.message))
-        }
-        _ => shared::error::api_error(e, &conn.url, format!("list {}s {where_}", kind.to_lowercase())),
-    })?;
-    for o in list.items {
-        let meta = o.meta();
-        let key = (
-            meta.namespace.clone().unwrap_or_default(),
-            kind.to_string(),
-            meta.name.clone().unwrap_or_default(),
-        );
-        found.insert(key, o.restart_blocker());
-    }
-    Ok(())
 }
 
 /// `1m30s`, `45s`, `2h`, `300ms`: how kubectl prints durations.
-pub fn human(d: Duration) -> String {
+pub(crate) fn human(d: Duration) -> String {
     let secs = d.as_secs();
     if secs == 0 {
         return format!("{}ms", d.as_millis());
@@ -385,6 +265,15 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("unknown kind"), "{err}");
+    }
+
+    #[test]
+    fn dry_run_is_client_when_bare_and_server_when_asked() {
+        use shared::output::DryRun;
+        let dry = |args: &[&str]| Args::try_parse_from(args).unwrap().dry_run.dry_run;
+        assert_eq!(dry(&["roll"]), DryRun::None);
+        assert_eq!(dry(&["roll", "--dry-run", "-n", "default"]), DryRun::Client);
+        assert_eq!(dry(&["roll", "--dry-run=server"]), DryRun::Server);
     }
 
     #[test]

@@ -1,15 +1,19 @@
 //! Which out-of-date workloads to restart, in which order, and which to leave alone and why.
-//! Pure: the mesh's stale workloads and a few facts about the workload objects in, a plan out.
+//! Pure: the mesh's out-of-date workloads and a few facts about the workload objects in, a
+//! plan out.
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use k8s_openapi::Resource;
+use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, StatefulSet};
 use serde::Serialize;
-use shared::model::{OutOfDateWorkload, Workload};
+use shared::error::known;
+use shared::model::{Mesh, OutOfDateWorkload, Target, Workload};
 
 /// `(namespace, kind, name)`, kind as the API spells it (`Deployment`).
-pub type Key = (String, String, String);
+pub(crate) type Key = (String, String, String);
 
-pub fn key(w: &OutOfDateWorkload) -> Key {
+fn key(w: &OutOfDateWorkload) -> Key {
     (w.namespace.clone(), w.workload.kind.clone(), w.workload.name.clone())
 }
 
@@ -56,63 +60,78 @@ impl Exclude {
 }
 
 /// kubectl's names and short names for the kinds a roll restarts.
-pub fn kind_of(word: &str) -> Option<&'static str> {
+fn kind_of(word: &str) -> Option<&'static str> {
     match word.to_ascii_lowercase().as_str() {
-        "deployment" | "deployments" | "deploy" | "deployment.apps" => Some("Deployment"),
-        "statefulset" | "statefulsets" | "sts" | "statefulset.apps" => Some("StatefulSet"),
-        "daemonset" | "daemonsets" | "ds" | "daemonset.apps" => Some("DaemonSet"),
+        "deployment" | "deployments" | "deploy" | "deployment.apps" => Some(Deployment::KIND),
+        "statefulset" | "statefulsets" | "sts" | "statefulset.apps" => Some(StatefulSet::KIND),
+        "daemonset" | "daemonsets" | "ds" | "daemonset.apps" => Some(DaemonSet::KIND),
         _ => None,
+    }
+}
+
+/// `--revision NAME`: a revision, the revision a tag points to, or a revision only proxies
+/// still name (its control plane already removed).
+pub(crate) fn revision(mesh: &Mesh, name: &str) -> shared::Result<String> {
+    match mesh.control_plane.resolve(name) {
+        Target::Revision(r) | Target::Tag { revision: r, .. } => Ok(r.to_string()),
+        Target::Unknown if mesh.proxies.iter().any(|p| p.proxy.revision.as_deref() == Some(name)) => {
+            Ok(name.to_string())
+        }
+        Target::Unknown => Err(shared::Error::Usage(format!(
+            "--revision {name}: no such revision or tag, and no proxy was injected by it (revisions: {})",
+            known(mesh.control_plane.revisions.keys().map(String::as_str))
+        ))),
     }
 }
 
 /// What the flags ask for.
 #[derive(Debug, Clone, Default)]
-pub struct Filters {
+pub(crate) struct Filters {
     /// Only workloads with a proxy injected by this revision.
-    pub revision: Option<String>,
-    pub exclude: Vec<Exclude>,
-    pub include_gateways: bool,
+    pub(crate) revision: Option<String>,
+    pub(crate) exclude: Vec<Exclude>,
+    pub(crate) include_gateways: bool,
     /// `-l` was given: only the workload objects it selected are eligible.
-    pub selected_only: bool,
+    pub(crate) selected_only: bool,
 }
 
 /// What the workload objects say, read just before planning.
 #[derive(Debug, Clone, Default)]
-pub struct Objects {
+pub(crate) struct Objects {
     /// Every Deployment, StatefulSet and DaemonSet read (those `-l` selected, with it), and
     /// why a restart would not replace its pods, if so.
-    pub found: BTreeMap<Key, Option<String>>,
+    pub(crate) found: BTreeMap<Key, Option<String>>,
 }
 
-/// Why a stale workload is left alone.
+/// Why an out-of-date workload is left alone.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct Skipped {
+pub(crate) struct Skipped {
     #[serde(flatten)]
-    pub workload: OutOfDateWorkload,
-    pub reason: String,
+    pub(crate) workload: OutOfDateWorkload,
+    pub(crate) reason: String,
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct Plan {
+pub(crate) struct Plan {
     /// Restarted in this order.
-    pub roll: Vec<OutOfDateWorkload>,
+    pub(crate) roll: Vec<OutOfDateWorkload>,
     /// Restartable but left alone: gateways without --include-gateways, --exclude, paused.
-    pub skipped: Vec<Skipped>,
+    pub(crate) skipped: Vec<Skipped>,
     /// Pods no `rollout restart` can replace: bare pods, Job pods, orphan ReplicaSets.
-    pub manual: Vec<Skipped>,
+    pub(crate) manual: Vec<Skipped>,
     /// `--exclude` values that matched no out-of-date workload.
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub unused_excludes: Vec<String>,
+    pub(crate) unused_excludes: Vec<String>,
 }
 
 /// Applications first (by namespace, kind, name), gateways last: a gateway carries every
 /// request into the mesh, so it moves only once the applications behind it did.
-pub fn plan(stale: Vec<OutOfDateWorkload>, filters: &Filters, objects: &Objects) -> Plan {
+pub(crate) fn plan(out_of_date: Vec<OutOfDateWorkload>, filters: &Filters, objects: &Objects) -> Plan {
     let mut out = Plan::default();
     let mut used = BTreeSet::new();
-    let (mut apps, gateways): (Vec<_>, Vec<_>) = stale.into_iter().partition(|w| !w.gateway);
+    let (mut apps, gateways): (Vec<_>, Vec<_>) = out_of_date.into_iter().partition(|w| !w.gateway);
     apps.sort_by_key(key);
     let mut ordered = apps;
     let mut gateways = gateways;
@@ -339,5 +358,25 @@ mod tests {
         assert!("pod/x".parse::<Exclude>().unwrap_err().contains("unknown kind"));
         assert!("webapp".parse::<Exclude>().unwrap_err().contains("KIND/NAME"));
         assert!("deploy/".parse::<Exclude>().unwrap_err().contains("empty"));
+    }
+
+    #[test]
+    fn revision_names_a_revision_a_tag_or_what_proxies_say() {
+        let mut mesh = Mesh::default();
+        let err = revision(&mesh, "9-99").unwrap_err().to_string();
+        assert!(
+            err.contains("no such revision") && err.ends_with("(revisions: none)"),
+            "{err}"
+        );
+        mesh.control_plane.tags.insert(
+            "stable".into(),
+            shared::model::Tag {
+                name: "stable".into(),
+                revision: "1-27".into(),
+                webhook: "istio-revision-tag-stable".into(),
+            },
+        );
+        assert_eq!(revision(&mesh, "stable").unwrap(), "1-27");
+        assert!(matches!(revision(&mesh, "1-26"), Err(shared::Error::Usage(_))));
     }
 }

@@ -1,26 +1,90 @@
-//! The plan printed before anything changes, the summary printed after, and the JSON/YAML
-//! document for scripts.
+//! The plan printed before anything changes, each workload's outcome (recorded from act's
+//! events), the summary printed after, and the JSON/YAML document for scripts.
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
+use jiff::Timestamp;
 use serde::Serialize;
 use shared::model::OutOfDateWorkload;
-use shared::output::{Paint, SCHEMA_VERSION, render, table};
+use shared::output::{DryRun, Envelope, Format, OutputArgs, Paint, render, table};
 
-use crate::act::{Outcome, Result};
+use crate::act::{Event, RollResult};
 use crate::plan::{Plan, Skipped};
+
+/// The `kind` of the JSON/YAML document.
+const KIND: &str = "MeshRoll";
 
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct Settings {
-    pub dry_run: bool,
-    pub max_parallel: usize,
-    pub timeout: String,
+pub(crate) struct Settings {
+    /// In the document's envelope, not here.
+    #[serde(skip)]
+    pub(crate) dry_run: DryRun,
+    pub(crate) max_parallel: usize,
+    pub(crate) timeout: String,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub pause: Option<String>,
+    pub(crate) pause: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub exec: Option<String>,
-    pub scope: String,
+    pub(crate) exec: Option<String>,
+    pub(crate) scope: String,
+}
+
+/// How one workload's roll went, as the report tells it.
+#[derive(Debug, Clone, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct Outcome {
+    pub(crate) result: RollResult,
+    /// The `kubectl.kubernetes.io/restartedAt` this run wrote; `None` when it wrote no
+    /// restart (a rollout already under way finished with the right proxies, or a dry run).
+    pub(crate) restarted_at: Option<String>,
+    /// RFC 3339 in UTC with milliseconds, so that the strings sort in time order.
+    pub(crate) started: Option<String>,
+    pub(crate) finished: Option<String>,
+    pub(crate) seconds: Option<f64>,
+    pub(crate) message: Option<String>,
+}
+
+impl Outcome {
+    /// Record an event as it happens. Nothing changes after the workload's end (its `Done`
+    /// is told again after `--pause`).
+    pub(crate) fn record(&mut self, event: &Event) {
+        if self.finished.is_some() {
+            return;
+        }
+        match event {
+            Event::Started => self.started = Some(millis(Timestamp::now())),
+            Event::Restarted { restarted_at } => self.restarted_at = Some(restarted_at.clone()),
+            _ => {}
+        }
+        let Some(result) = event.result() else { return };
+        self.result = result;
+        let elapsed = match event {
+            Event::Done { elapsed, .. } | Event::Accepted { elapsed } | Event::Interrupted { elapsed } => elapsed,
+            Event::Failed { elapsed, message } => {
+                self.message = Some(message.clone());
+                elapsed
+            }
+            _ => return,
+        };
+        if result == RollResult::Interrupted {
+            self.message = Some(if self.restarted_at.is_some() {
+                "interrupted: its rollout goes on in the cluster".to_string()
+            } else {
+                "interrupted before its restart".to_string()
+            });
+        }
+        self.finished = Some(millis(Timestamp::now()));
+        self.seconds = Some(tenths(*elapsed));
+    }
+}
+
+fn millis(t: Timestamp) -> String {
+    t.strftime("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
+}
+
+fn tenths(d: Duration) -> f64 {
+    (d.as_secs_f64() * 10.0).round() / 10.0
 }
 
 fn revisions(w: &OutOfDateWorkload) -> String {
@@ -35,7 +99,7 @@ fn target(w: &OutOfDateWorkload) -> String {
     }
 }
 
-pub fn plan_text(plan: &Plan, s: &Settings, paint: Paint) -> String {
+fn plan_text(plan: &Plan, s: &Settings, paint: Paint) -> String {
     let mut out = String::new();
     if plan.roll.is_empty() {
         out.push_str(&format!(
@@ -55,7 +119,11 @@ pub fn plan_text(plan: &Plan, s: &Settings, paint: Paint) -> String {
         };
         out.push_str(&format!(
             "{} {} workload{} with out-of-date proxies in {}, {how}, in this order (timeout {} each{}):\n",
-            if s.dry_run { "Would restart" } else { "Restarting" },
+            if s.dry_run.is_dry() {
+                "Would restart"
+            } else {
+                "Restarting"
+            },
             plan.roll.len(),
             if plan.roll.len() == 1 { "" } else { "s" },
             s.scope,
@@ -85,8 +153,12 @@ pub fn plan_text(plan: &Plan, s: &Settings, paint: Paint) -> String {
     for e in &plan.unused_excludes {
         out.push_str(&paint.warn(&format!("note: --exclude {e} matched no out-of-date workload\n")));
     }
-    if s.dry_run && !plan.roll.is_empty() {
-        out.push_str("Dry run: nothing was changed.\n");
+    if !plan.roll.is_empty() {
+        out.push_str(match s.dry_run {
+            DryRun::None => "",
+            DryRun::Client => "Dry run: nothing was changed.\n",
+            DryRun::Server => "Server dry run: each restart is sent with dryRun=All, and nothing is changed.\n",
+        });
     }
     out.push('\n');
     out
@@ -113,39 +185,43 @@ fn indent(text: &str) -> String {
     text.lines().map(|l| format!("  {l}\n")).collect()
 }
 
-fn word(r: Result) -> &'static str {
-    match r {
-        Result::Done => "done",
-        Result::Failed => "failed",
-        Result::Interrupted => "interrupted",
-        Result::NotStarted => "not started",
+/// A result in words; with `--dry-run=server` a restart is accepted or rejected.
+fn word(r: RollResult, dry_run: DryRun) -> &'static str {
+    match (r, dry_run) {
+        (RollResult::Done, DryRun::Server) => "accepted",
+        (RollResult::Failed, DryRun::Server) => "rejected",
+        (RollResult::Done, _) => "done",
+        (RollResult::Failed, _) => "failed",
+        (RollResult::Interrupted, _) => "interrupted",
+        (RollResult::NotStarted, _) => "not started",
     }
 }
 
 #[derive(Debug, Default, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct Counts {
-    pub done: usize,
-    pub failed: usize,
-    pub interrupted: usize,
-    pub not_started: usize,
+struct Counts {
+    done: usize,
+    failed: usize,
+    interrupted: usize,
+    not_started: usize,
 }
 
 fn counts(outcomes: &[Outcome]) -> Counts {
     let mut c = Counts::default();
     for o in outcomes {
         match o.result {
-            Result::Done => c.done += 1,
-            Result::Failed => c.failed += 1,
-            Result::Interrupted => c.interrupted += 1,
-            Result::NotStarted => c.not_started += 1,
+            RollResult::Done => c.done += 1,
+            RollResult::Failed => c.failed += 1,
+            RollResult::Interrupted => c.interrupted += 1,
+            RollResult::NotStarted => c.not_started += 1,
         }
     }
     c
 }
 
-pub fn summary_text(plan: &Plan, outcomes: &[Outcome], interrupted: bool, paint: Paint) -> String {
+fn summary_text(plan: &Plan, outcomes: &[Outcome], interrupted: bool, dry_run: DryRun, paint: Paint) -> String {
     let c = counts(outcomes);
+    let word = |r| word(r, dry_run);
     let mut out = String::from("\n");
     let mut t = table(&["namespace", "workload", "result", "time", "restartedAt"]);
     for (w, o) in plan.roll.iter().zip(outcomes) {
@@ -161,13 +237,18 @@ pub fn summary_text(plan: &Plan, outcomes: &[Outcome], interrupted: bool, paint:
     out.push_str(&render(&t));
     out.push('\n');
     out.push_str(&format!(
-        "\n{} done, {} failed, {} interrupted, {} not started.\n",
-        c.done, c.failed, c.interrupted, c.not_started
+        "\n{} {}, {} {}, {} interrupted, {} not started.\n",
+        c.done,
+        word(RollResult::Done),
+        c.failed,
+        word(RollResult::Failed),
+        c.interrupted,
+        c.not_started
     ));
     for (w, o) in plan.roll.iter().zip(outcomes) {
         if let Some(m) = &o.message {
             let line = format!("{}/{}: {m}", w.namespace, w.workload);
-            out.push_str(&if o.result == Result::Failed {
+            out.push_str(&if o.result == RollResult::Failed {
                 paint.bad(&line)
             } else {
                 paint.warn(&line)
@@ -175,8 +256,10 @@ pub fn summary_text(plan: &Plan, outcomes: &[Outcome], interrupted: bool, paint:
             out.push('\n');
         }
     }
-    let back = rollback(plan, outcomes);
-    if !back.is_empty() {
+    let back = rollback(plan, outcomes, dry_run);
+    if dry_run.server() {
+        out.push_str("\nServer dry run: nothing was changed.\n");
+    } else if !back.is_empty() {
         out.push_str("\nThe roll stopped; workloads after the failed one were not touched. To go back:\n");
         for cmd in &back {
             out.push_str(&format!("  {cmd}\n"));
@@ -189,20 +272,21 @@ pub fn summary_text(plan: &Plan, outcomes: &[Outcome], interrupted: bool, paint:
 }
 
 /// The way back after a failure: point each touched namespace back at its old revision and
-/// roll again; an in-place upgrade is undone by reinstalling the old version.
-pub fn rollback(plan: &Plan, outcomes: &[Outcome]) -> Vec<String> {
-    let Some(failed) = plan
+/// roll again; an in-place upgrade is undone by reinstalling the old version. A dry run
+/// changed nothing and needs none.
+fn rollback(plan: &Plan, outcomes: &[Outcome], dry_run: DryRun) -> Vec<String> {
+    let failed = plan
         .roll
         .iter()
         .zip(outcomes)
-        .find(|(_, o)| o.result == Result::Failed)
-        .map(|(w, _)| w)
-    else {
+        .find(|(_, o)| o.result == RollResult::Failed)
+        .map(|(w, _)| w);
+    let Some(failed) = failed.filter(|_| !dry_run.is_dry()) else {
         return vec![];
     };
     let mut by_ns: BTreeMap<&str, Vec<&OutOfDateWorkload>> = BTreeMap::new();
     for (w, o) in plan.roll.iter().zip(outcomes) {
-        if matches!(o.result, Result::Done | Result::Failed) {
+        if matches!(o.result, RollResult::Done | RollResult::Failed) {
             by_ns.entry(&w.namespace).or_default().push(w);
         }
     }
@@ -246,10 +330,10 @@ struct Entry<'a> {
     outcome: &'a Outcome,
 }
 
+/// The document's body; `schemaVersion`, `kind` and `dryRun` come from the envelope.
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct Document<'a> {
-    schema_version: u32,
+struct Document<'a> {
     settings: &'a Settings,
     summary: Counts,
     /// In roll order, each with its result and start/finish times.
@@ -259,9 +343,38 @@ pub struct Document<'a> {
     rollback: Vec<String>,
 }
 
-pub fn document<'a>(plan: &'a Plan, outcomes: &'a [Outcome], s: &'a Settings) -> Document<'a> {
+/// The plan, before anything changes (a JSON or YAML document comes at the end only).
+pub(crate) fn print_plan(plan: &Plan, s: &Settings, output: &OutputArgs) {
+    if !output.machine() {
+        print!("{}", plan_text(plan, s, output.paint()));
+    }
+}
+
+/// How each workload went: the summary, or the JSON or YAML document.
+pub(crate) fn print_results(
+    plan: &Plan,
+    outcomes: &[Outcome],
+    interrupted: bool,
+    s: &Settings,
+    output: &OutputArgs,
+) -> shared::Result<()> {
+    if output.machine() {
+        return print_document(plan, outcomes, s, output.format);
+    }
+    print!(
+        "{}",
+        summary_text(plan, outcomes, interrupted, s.dry_run, output.paint())
+    );
+    Ok(())
+}
+
+/// Print the JSON or YAML document of the plan and how each workload went.
+pub(crate) fn print_document(plan: &Plan, outcomes: &[Outcome], s: &Settings, format: Format) -> shared::Result<()> {
+    Envelope::with_dry_run(KIND, s.dry_run, document(plan, outcomes, s)).print(format)
+}
+
+fn document<'a>(plan: &'a Plan, outcomes: &'a [Outcome], s: &'a Settings) -> Document<'a> {
     Document {
-        schema_version: SCHEMA_VERSION,
         settings: s,
         summary: counts(outcomes),
         workloads: plan
@@ -272,7 +385,7 @@ pub fn document<'a>(plan: &'a Plan, outcomes: &'a [Outcome], s: &'a Settings) ->
             .collect(),
         skipped: &plan.skipped,
         manual: &plan.manual,
-        rollback: rollback(plan, outcomes),
+        rollback: rollback(plan, outcomes, s.dry_run),
     }
 }
 
@@ -298,10 +411,10 @@ mod tests {
         }
     }
 
-    fn o(result: Result) -> Outcome {
+    fn o(result: RollResult) -> Outcome {
         Outcome {
             result,
-            ..Outcome::not_started()
+            ..Outcome::default()
         }
     }
 
@@ -317,12 +430,12 @@ mod tests {
             ..Default::default()
         };
         let outcomes = [
-            o(Result::Done),
-            o(Result::Done),
-            o(Result::Failed),
-            o(Result::NotStarted),
+            o(RollResult::Done),
+            o(RollResult::Done),
+            o(RollResult::Failed),
+            o(RollResult::NotStarted),
         ];
-        let cmds = rollback(&plan, &outcomes);
+        let cmds = rollback(&plan, &outcomes, DryRun::None);
         assert!(cmds[0].starts_with("kubectl rollout status deployment/c -n shop"));
         assert!(cmds[1].starts_with("kubectl mesh relabel -n default --to 1-27"));
         assert_eq!(cmds[2], "kubectl mesh roll -n default --one-at-a-time");
@@ -334,7 +447,13 @@ mod tests {
         assert!(
             rollback(
                 &plan,
-                &[o(Result::Done), o(Result::Done), o(Result::Done), o(Result::Done)]
+                &[
+                    o(RollResult::Done),
+                    o(RollResult::Done),
+                    o(RollResult::Done),
+                    o(RollResult::Done)
+                ],
+                DryRun::None
             )
             .is_empty()
         );
@@ -348,8 +467,9 @@ mod tests {
         };
         let text = summary_text(
             &plan,
-            &[o(Result::Interrupted), o(Result::NotStarted)],
+            &[o(RollResult::Interrupted), o(RollResult::NotStarted)],
             true,
+            DryRun::None,
             Paint { enabled: false },
         );
         assert!(
@@ -357,5 +477,69 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("Run the same command again"));
+    }
+
+    #[test]
+    fn times_have_fixed_width() {
+        let t: Timestamp = "2026-11-27T04:36:28Z".parse().unwrap();
+        assert_eq!(millis(t), "2026-11-27T04:36:28.000Z");
+    }
+
+    #[test]
+    fn outcomes_are_recorded_from_events_and_end_at_the_first_end() {
+        let mut restarted = Outcome::default();
+        let events = [
+            Event::Started,
+            Event::Restarting,
+            Event::Restarted {
+                restarted_at: "2026-11-27T04:36:28Z".into(),
+            },
+            Event::Interrupted {
+                elapsed: Duration::from_millis(1234),
+            },
+            Event::Done {
+                elapsed: Duration::from_secs(9),
+                restarted: true,
+            },
+        ];
+        for e in &events {
+            restarted.record(e);
+        }
+        assert_eq!(restarted.result, RollResult::Interrupted);
+        assert_eq!(restarted.restarted_at.as_deref(), Some("2026-11-27T04:36:28Z"));
+        assert_eq!(restarted.seconds, Some(1.2));
+        assert!(restarted.started.is_some() && restarted.finished.is_some());
+        assert_eq!(
+            restarted.message.as_deref(),
+            Some("interrupted: its rollout goes on in the cluster")
+        );
+
+        let mut accepted = Outcome::default();
+        accepted.record(&Event::Started);
+        accepted.record(&Event::Accepted {
+            elapsed: Duration::from_millis(40),
+        });
+        assert_eq!((accepted.result, accepted.restarted_at), (RollResult::Done, None));
+
+        let mut untouched = Outcome::default();
+        untouched.record(&Event::NotStarted);
+        assert_eq!(untouched.result, RollResult::NotStarted);
+        assert!(untouched.started.is_none() && untouched.finished.is_none());
+    }
+
+    #[test]
+    fn a_server_dry_run_says_accepted_and_needs_no_way_back() {
+        let plan = Plan {
+            roll: vec![w("default", "a", "1-27", "1-28"), w("default", "b", "1-27", "1-28")],
+            ..Default::default()
+        };
+        let outcomes = [o(RollResult::Done), o(RollResult::Failed)];
+        let text = summary_text(&plan, &outcomes, false, DryRun::Server, Paint { enabled: false });
+        assert!(
+            text.contains("1 accepted, 1 rejected, 0 interrupted, 0 not started."),
+            "{text}"
+        );
+        assert!(!text.contains("The roll stopped"), "{text}");
+        assert!(rollback(&plan, &outcomes, DryRun::Server).is_empty());
     }
 }
