@@ -246,9 +246,15 @@ async fn a_never_ready_pod_runs_but_is_never_ready() {
 
 // ------------------------------------------------------------ Helm, istioctl tags, ambient
 
-/// One selector term as Istio's YAML spells it: `key In [a,b]`.
+/// The terms of a selector as Istio's YAML spells them: `key=value` for
+/// matchLabels, then `key In [a,b]`.
 fn terms(selector: Option<&LabelSelector>) -> Vec<String> {
-    selector
+    let labels = selector
+        .and_then(|s| s.match_labels.as_ref())
+        .into_iter()
+        .flatten()
+        .map(|(k, v)| format!("{k}={v}"));
+    let expressions = selector
         .and_then(|s| s.match_expressions.as_ref())
         .into_iter()
         .flatten()
@@ -259,8 +265,8 @@ fn terms(selector: Option<&LabelSelector>) -> Vec<String> {
             } else {
                 format!("{} {} [{values}]", e.key, e.operator)
             }
-        })
-        .collect()
+        });
+    labels.chain(expressions).collect()
 }
 
 async fn mwcs(sandbox: &Sandbox) -> Vec<MutatingWebhookConfiguration> {
@@ -555,5 +561,150 @@ async fn helm_inplace_upgrades_the_release_and_keeps_old_proxies() {
         .find(|p| app_of(p) == "webapp" && p.metadata.deletion_timestamp.is_none())
         .unwrap();
     assert_eq!(injected_by(webapp).as_deref(), Some("default"));
+    assert_eq!(proxy_image(webapp).as_deref(), Some("docker.io/istio/proxyv2:1.28.3"));
+}
+
+/// A namespace `ns` with `label`, and a pod run there once Ready.
+async fn pod_in(sandbox: &Sandbox, ns: &str, label: &str) -> Pod {
+    stdout(sandbox.kubectl().args(["create", "ns", ns]));
+    stdout(sandbox.kubectl().args(["label", "ns", ns, label]));
+    run_pod(sandbox, ns, "probe").await
+}
+
+async fn tag_service_revision(sandbox: &Sandbox, tag: &str) -> Option<String> {
+    let services: Api<Service> = Api::namespaced(sandbox.client().await, "istio-system");
+    let svc = services.get(&format!("istiod-revision-tag-{tag}")).await.unwrap();
+    assert_eq!(label(&svc, "istio.io/tag"), Some(tag));
+    label(&svc, "istio.io/rev").map(str::to_owned)
+}
+
+#[tokio::test]
+async fn istioctl_tags_move_default_to_1_28_and_set_prod_on_1_27() {
+    let sandbox = Sandbox::fresh("istioctl-tags");
+    // Nothing restarted: the app keeps its 1-27 sidecars.
+    assert_app(&sandbox, "1-27", "docker.io/istio/proxyv2:1.27.4").await;
+
+    let mwcs = mwcs(&sandbox).await;
+    assert_eq!(
+        names(&mwcs),
+        [
+            "istio-revision-tag-default",
+            "istio-revision-tag-prod",
+            "istio-sidecar-injector-1-27",
+            "istio-sidecar-injector-1-28"
+        ]
+    );
+    let default = named(&mwcs, "istio-revision-tag-default");
+    assert_eq!(label(default, "istio.io/rev"), Some("1-28"));
+    assert_eq!(webhooks(default), injector_webhooks("default", "istiod-1-28", true));
+    // --overwrite updated install's tag in place: the operator labels
+    // istioctl 1.27.4 install wrote stay, though `tag set` writes none.
+    assert_eq!(label(default, "operator.istio.io/component"), Some("Pilot"));
+    assert_eq!(label(default, "operator.istio.io/version"), Some("1.27.4"));
+    let prod = named(&mwcs, "istio-revision-tag-prod");
+    assert_eq!(label(prod, "istio.io/rev"), Some("1-27"));
+    assert_eq!(label(prod, "operator.istio.io/component"), None);
+    assert_eq!(webhooks(prod), injector_webhooks("prod", "istiod-1-27", false));
+    // No unrevisioned injector to deactivate; the revisions' stay as installed.
+    for rev in ["1-27", "1-28"] {
+        let mwc = named(&mwcs, &format!("istio-sidecar-injector-{rev}"));
+        assert_eq!(webhooks(mwc), injector_webhooks(rev, &format!("istiod-{rev}"), false));
+    }
+    // istioctl 1.28 writes a Service per tag; install 1.27.4 wrote none for
+    // default, `tag set default` added it.
+    assert_eq!(tag_service_revision(&sandbox, "default").await.as_deref(), Some("1-28"));
+    assert_eq!(tag_service_revision(&sandbox, "prod").await.as_deref(), Some("1-27"));
+    let validator = named(&vwcs(&sandbox).await, "istiod-default-validator").clone();
+    assert_eq!(label(&validator, "istio.io/rev"), Some("1-28"));
+    let service = validator.webhooks.as_ref().unwrap()[0]
+        .client_config
+        .service
+        .as_ref()
+        .unwrap();
+    assert_eq!(service.name, "istiod-1-28");
+
+    // The webhooks decide: istio-injection=enabled and istio.io/rev=default
+    // go to 1-28, istio.io/rev=prod to 1-27.
+    for (ns, label, rev, image) in [
+        (
+            "enabled",
+            "istio-injection=enabled",
+            "1-28",
+            "docker.io/istio/proxyv2:1.28.3",
+        ),
+        (
+            "tag-default",
+            "istio.io/rev=default",
+            "1-28",
+            "docker.io/istio/proxyv2:1.28.3",
+        ),
+        (
+            "tag-prod",
+            "istio.io/rev=prod",
+            "1-27",
+            "docker.io/istio/proxyv2:1.27.4",
+        ),
+    ] {
+        let pod = pod_in(&sandbox, ns, label).await;
+        assert_eq!(injected_by(&pod).as_deref(), Some(rev), "{label}");
+        assert_eq!(proxy_image(&pod).as_deref(), Some(image), "{label}");
+    }
+}
+
+#[tokio::test]
+async fn istioctl_tags_from_default_deactivate_the_unrevisioned_injector() {
+    let sandbox = Sandbox::fresh("istioctl-tags-from-default");
+    assert_app(&sandbox, "default", "docker.io/istio/proxyv2:1.27.4").await;
+
+    let mwcs = mwcs(&sandbox).await;
+    assert_eq!(
+        names(&mwcs),
+        [
+            "istio-revision-tag-default",
+            "istio-sidecar-injector",
+            "istio-sidecar-injector-1-28"
+        ]
+    );
+    // Deactivated, not deleted: every webhook of the unrevisioned injector
+    // has Istio's never-match selectors and still calls istiod.
+    let unrevisioned = named(&mwcs, "istio-sidecar-injector");
+    assert_eq!(label(unrevisioned, "istio.io/rev"), Some("default"));
+    assert_helm(unrevisioned, "istiod");
+    let never = vec!["istio.io/deactivated=never-match".to_owned()];
+    let hooks = webhooks(unrevisioned);
+    assert_eq!(hooks.len(), 4);
+    for (name, service, namespaces, objects) in hooks {
+        assert_eq!(service, "istiod", "{name}");
+        assert_eq!(namespaces, never, "{name}");
+        assert_eq!(objects, never, "{name}");
+    }
+    let default = named(&mwcs, "istio-revision-tag-default");
+    assert_eq!(label(default, "istio.io/rev"), Some("1-28"));
+    assert_eq!(webhooks(default), injector_webhooks("default", "istiod-1-28", true));
+    // `tag set` copies the injector's annotations: Helm's release ones too.
+    assert_eq!(annotation(default, "meta.helm.sh/release-name"), Some("istiod-1-28"));
+    assert_eq!(label(default, "operator.istio.io/component"), None);
+    assert_eq!(tag_service_revision(&sandbox, "default").await.as_deref(), Some("1-28"));
+    // istio-base's validator, rewritten for the tag with the injector's
+    // annotations: it now names istiod-1-28 as its Helm release, though
+    // istio-base's manifest holds it.
+    let validator = named(&vwcs(&sandbox).await, "istiod-default-validator").clone();
+    assert_eq!(label(&validator, "istio.io/rev"), Some("1-28"));
+    assert_eq!(label(&validator, "istio.io/tag"), Some("default"));
+    assert_eq!(annotation(&validator, "meta.helm.sh/release-name"), Some("istiod-1-28"));
+
+    // default keeps istio-injection=enabled: a restart now gets 1-28.
+    stdout(sandbox.kubectl().args(["rollout", "restart", "deploy/webapp"]));
+    stdout(
+        sandbox
+            .kubectl()
+            .args(["rollout", "status", "deploy/webapp", "--timeout=60s"]),
+    );
+    let webapp = pods(&sandbox, "default").await;
+    let webapp = webapp
+        .iter()
+        .find(|p| app_of(p) == "webapp" && p.metadata.deletion_timestamp.is_none())
+        .unwrap();
+    assert_eq!(injected_by(webapp).as_deref(), Some("1-28"));
     assert_eq!(proxy_image(webapp).as_deref(), Some("docker.io/istio/proxyv2:1.28.3"));
 }
