@@ -2,6 +2,7 @@
 //! injector follows Istio's real webhook selectors.
 
 use k8s_openapi::api::admissionregistration::v1::{MutatingWebhookConfiguration, ValidatingWebhookConfiguration};
+use k8s_openapi::api::apps::v1::{DaemonSet, Deployment};
 use k8s_openapi::api::core::v1::{Namespace, Pod, Service};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
@@ -707,4 +708,118 @@ async fn istioctl_tags_from_default_deactivate_the_unrevisioned_injector() {
         .unwrap();
     assert_eq!(injected_by(webapp).as_deref(), Some("1-28"));
     assert_eq!(proxy_image(webapp).as_deref(), Some("docker.io/istio/proxyv2:1.28.3"));
+}
+
+/// The container args of a pod's `istio-proxy`.
+fn proxy_args(pod: &Pod) -> Vec<String> {
+    let spec = pod.spec.as_ref().unwrap();
+    spec.containers
+        .iter()
+        .find(|c| c.name == "istio-proxy")
+        .and_then(|c| c.args.clone())
+        .unwrap_or_default()
+}
+
+/// ztunnel and istio-cni: one Ready pod per node, from their Helm charts.
+async fn assert_node_agents(sandbox: &Sandbox) {
+    let system = pods(sandbox, "istio-system").await;
+    let daemonsets: Api<DaemonSet> = Api::namespaced(sandbox.client().await, "istio-system");
+    for (ds, release, image) in [
+        ("ztunnel", "ztunnel", "docker.io/istio/ztunnel:1.28.3"),
+        (
+            "istio-cni-node",
+            "istio-cni",
+            "docker.io/istio/install-cni:1.28.3-distroless",
+        ),
+    ] {
+        let object = daemonsets.get(ds).await.unwrap();
+        assert_helm(&object, release);
+        let on_nodes: Vec<&Pod> = system
+            .iter()
+            .filter(|p| {
+                p.metadata
+                    .name
+                    .as_deref()
+                    .is_some_and(|n| n.starts_with(&format!("{ds}-")))
+            })
+            .collect();
+        assert_eq!(on_nodes.len(), 4, "{ds}: one pod per node");
+        for pod in on_nodes {
+            assert!(ready(pod), "{ds}");
+            let found = pod.spec.as_ref().unwrap().containers[0].image.clone();
+            assert_eq!(found.as_deref(), Some(image), "{ds}");
+        }
+    }
+    // ztunnel's container is named istio-proxy too, yet it is no sidecar.
+    let ztunnel = system.iter().find(|p| label(*p, "app") == Some("ztunnel")).unwrap();
+    assert_eq!(proxy_image(ztunnel).as_deref(), Some("docker.io/istio/ztunnel:1.28.3"));
+    assert_eq!(injected_by(ztunnel), None);
+}
+
+#[tokio::test]
+async fn gateway_api_runs_ambient_with_a_gateway_and_a_waypoint_as_istiod_renders_them() {
+    let sandbox = Sandbox::fresh("gateway-api");
+    assert_eq!(
+        istiods(&sandbox).await,
+        ["istiod=docker.io/istio/pilot:1.28.3-distroless"]
+    );
+
+    assert_node_agents(&sandbox).await;
+
+    // default is in ambient mode: the app runs without sidecars.
+    let ns: Api<Namespace> = Api::all(sandbox.client().await);
+    let default = ns.get("default").await.unwrap();
+    assert_eq!(label(&default, "istio.io/dataplane-mode"), Some("ambient"));
+    assert_eq!(label(&default, "istio.io/use-waypoint"), Some("waypoint"));
+    let all = pods(&sandbox, "default").await;
+    let (waypoints, app): (Vec<&Pod>, Vec<&Pod>) = all.iter().partition(|p| app_of(p) == "waypoint");
+    let mut names: Vec<String> = app.iter().map(|p| app_of(p)).collect();
+    names.sort();
+    assert_eq!(names, APPS);
+    for pod in &app {
+        assert!(ready(pod));
+        assert_eq!(proxy_image(pod), None, "{}", app_of(pod));
+    }
+
+    // The waypoint and the ingress gateway, as istiod's deployment
+    // controller renders them: the revision only as the istio.io/rev
+    // annotation, no sidecar status, istio-proxy running `proxy waypoint` /
+    // `proxy router`.
+    let ingress = pods(&sandbox, "istio-ingress").await;
+    for (pod, gateway, role, managed) in [
+        (waypoints[0], "waypoint", "waypoint", "istio.io-mesh-controller"),
+        (&ingress[0], "gateway", "router", "istio.io-gateway-controller"),
+    ] {
+        assert!(ready(pod), "{gateway}");
+        assert_eq!(annotation(pod, "istio.io/rev"), Some("default"), "{gateway}");
+        assert_eq!(injected_by(pod), None, "{gateway}");
+        assert_eq!(
+            proxy_image(pod).as_deref(),
+            Some("docker.io/istio/proxyv2:1.28.3-distroless")
+        );
+        assert_eq!(proxy_args(pod)[..2], ["proxy", role], "{gateway}");
+        assert_eq!(label(pod, "gateway.networking.k8s.io/gateway-name"), Some(gateway));
+        assert_eq!(label(pod, "gateway.istio.io/managed"), Some(managed));
+        assert_eq!(label(pod, "sidecar.istio.io/inject"), Some("false"));
+    }
+    // Owned by their Gateways, so the garbage collector keeps them.
+    let gateways = stdout(sandbox.kubectl().args([
+        "get",
+        "gateways.gateway.networking.k8s.io",
+        "-A",
+        "-o",
+        "jsonpath={range .items[*]}{.metadata.namespace}/{.metadata.name}={.metadata.uid}{\"\\n\"}{end}",
+    ]));
+    let deployments: Api<Deployment> = Api::namespaced(sandbox.client().await, "default");
+    let waypoint = deployments.get("waypoint").await.unwrap();
+    let owner = &waypoint.metadata.owner_references.as_ref().unwrap()[0];
+    assert_eq!((owner.kind.as_str(), owner.name.as_str()), ("Gateway", "waypoint"));
+    assert!(
+        gateways.contains(&format!("default/waypoint={}", owner.uid)),
+        "{gateways}"
+    );
+
+    // A new pod in the ambient namespace gets no sidecar.
+    let pod = run_pod(&sandbox, "default", "probe").await;
+    assert_eq!(proxy_image(&pod), None);
 }
