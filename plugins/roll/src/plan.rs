@@ -198,7 +198,7 @@ fn manual_reason(w: &Workload) -> String {
 mod tests {
     use super::*;
 
-    fn stale(ns: &str, kind: &str, name: &str, gateway: bool, from: &str) -> OutOfDateWorkload {
+    fn out_of_date(ns: &str, kind: &str, name: &str, gateway: bool, from: &str) -> OutOfDateWorkload {
         OutOfDateWorkload {
             namespace: ns.into(),
             workload: Workload {
@@ -230,11 +230,11 @@ mod tests {
 
     #[test]
     fn order_is_applications_then_gateways_each_sorted() {
-        let stale = vec![
-            stale("istio-system", "Deployment", "istio-ingressgateway", true, "1-27"),
-            stale("default", "Deployment", "webapp", false, "1-27"),
-            stale("apps", "StatefulSet", "db", false, "1-27"),
-            stale("default", "DaemonSet", "agent", false, "1-27"),
+        let workloads = vec![
+            out_of_date("istio-system", "Deployment", "istio-ingressgateway", true, "1-27"),
+            out_of_date("default", "Deployment", "webapp", false, "1-27"),
+            out_of_date("apps", "StatefulSet", "db", false, "1-27"),
+            out_of_date("default", "DaemonSet", "agent", false, "1-27"),
         ];
         let objects = found(&[
             ("istio-system", "Deployment", "istio-ingressgateway"),
@@ -246,7 +246,7 @@ mod tests {
             include_gateways: true,
             ..Default::default()
         };
-        let p = plan(stale.clone(), &filters, &objects);
+        let p = plan(workloads.clone(), &filters, &objects);
         assert_eq!(
             names(&p.roll),
             [
@@ -257,7 +257,7 @@ mod tests {
             ]
         );
         // Without --include-gateways the gateway is listed, not restarted.
-        let p = plan(stale, &Filters::default(), &objects);
+        let p = plan(workloads, &Filters::default(), &objects);
         assert_eq!(p.roll.len(), 3);
         assert_eq!(p.skipped.len(), 1);
         assert!(p.skipped[0].reason.contains("--include-gateways"));
@@ -265,13 +265,13 @@ mod tests {
 
     #[test]
     fn manual_pods_are_listed_never_rolled() {
-        let stale = vec![
-            stale("default", "Pod", "debug", false, "1-27"),
-            stale("default", "Job", "migrate", false, "1-27"),
-            stale("default", "ReplicaSet", "orphan-5d8f", false, "1-27"),
-            stale("default", "Rollout", "canary", false, "1-27"),
+        let workloads = vec![
+            out_of_date("default", "Pod", "debug", false, "1-27"),
+            out_of_date("default", "Job", "migrate", false, "1-27"),
+            out_of_date("default", "ReplicaSet", "orphan-5d8f", false, "1-27"),
+            out_of_date("default", "Rollout", "canary", false, "1-27"),
         ];
-        let p = plan(stale.clone(), &Filters::default(), &Objects::default());
+        let p = plan(workloads.clone(), &Filters::default(), &Objects::default());
         assert!(p.roll.is_empty());
         let reason = |kind: &str| {
             p.manual
@@ -289,17 +289,17 @@ mod tests {
             selected_only: true,
             ..Default::default()
         };
-        assert!(plan(stale, &selected, &Objects::default()).manual.is_empty());
+        assert!(plan(workloads, &selected, &Objects::default()).manual.is_empty());
     }
 
     #[test]
     fn filters_revision_exclude_selector_and_blockers() {
-        let stale = vec![
-            stale("default", "Deployment", "a", false, "1-26"),
-            stale("default", "Deployment", "b", false, "1-27"),
-            stale("default", "Deployment", "c", false, "1-27"),
-            stale("other", "Deployment", "c", false, "1-27"),
-            stale("default", "Deployment", "paused", false, "1-27"),
+        let workloads = vec![
+            out_of_date("default", "Deployment", "a", false, "1-26"),
+            out_of_date("default", "Deployment", "b", false, "1-27"),
+            out_of_date("default", "Deployment", "c", false, "1-27"),
+            out_of_date("other", "Deployment", "c", false, "1-27"),
+            out_of_date("default", "Deployment", "paused", false, "1-27"),
         ];
         let mut objects = found(&[
             ("default", "Deployment", "a"),
@@ -319,7 +319,7 @@ mod tests {
             ],
             ..Default::default()
         };
-        let p = plan(stale.clone(), &filters, &objects);
+        let p = plan(workloads.clone(), &filters, &objects);
         assert_eq!(names(&p.roll), ["default/deployment/b", "other/deployment/c"]);
         let skipped: Vec<_> = p
             .skipped
@@ -337,11 +337,11 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(
-            names(&plan(stale.clone(), &selected, &only_b).roll),
+            names(&plan(workloads.clone(), &selected, &only_b).roll),
             ["default/deployment/b"]
         );
         // Without -l, a workload whose object is gone is reported, not restarted.
-        let p = plan(stale, &Filters::default(), &only_b);
+        let p = plan(workloads, &Filters::default(), &only_b);
         assert_eq!(p.roll.len(), 1);
         assert!(p.skipped.iter().any(|s| s.reason.contains("not found")));
     }
