@@ -207,3 +207,245 @@ pub fn bin_dir() -> PathBuf {
             target.join("debug")
         })
 }
+
+impl Sandbox {
+    /// The sandbox as the last holder left it, for tests that must change nothing and
+    /// prove it with [`Snapshot`]: it is reset (to `scenario`) only when another scenario,
+    /// or none, was loaded last, and otherwise only started if something was stopped, which
+    /// takes a second or two instead of a reset's fifteen. Held exclusively, as
+    /// [`Sandbox::fresh`]. Use it only where the outcome cannot depend on what earlier tests
+    /// did to the cluster (the step fails before reading it).
+    ///
+    /// # Panics
+    /// When `tests/sandbox/up` fails; the panic carries its output.
+    pub fn as_left(scenario: &str) -> Sandbox {
+        let lock = lock_sandbox();
+        let loaded = fs::read_to_string(state_dir().join("scenario")).unwrap_or_default();
+        let args: Vec<&str> = if loaded.trim() == scenario {
+            vec!["--no-reset"]
+        } else {
+            vec!["--scenario", scenario]
+        };
+        Sandbox {
+            kubeconfig: sandbox_up(&args),
+            scenario: scenario.to_owned(),
+            _lock: lock,
+        }
+    }
+
+    /// The admin kubeconfig as JSON.
+    fn admin_kubeconfig(&self) -> serde_json::Value {
+        let text = fs::read_to_string(&self.kubeconfig).expect("read the sandbox kubeconfig");
+        serde_saphyr::from_str(&text).expect("parse the sandbox kubeconfig")
+    }
+
+    /// The API server's URL (`https://127.0.0.1:<port>`).
+    pub fn server_url(&self) -> String {
+        self.admin_kubeconfig()["clusters"][0]["cluster"]["server"]
+            .as_str()
+            .expect("the sandbox kubeconfig names its server")
+            .to_owned()
+    }
+
+    /// The cluster CA the sandbox kubeconfig trusts, base64 as in `certificate-authority-data`.
+    pub fn certificate_authority_data(&self) -> String {
+        self.admin_kubeconfig()["clusters"][0]["cluster"]["certificate-authority-data"]
+            .as_str()
+            .expect("the sandbox kubeconfig carries its CA")
+            .to_owned()
+    }
+
+    /// Writes to `path` a kubeconfig for this sandbox (its URL and CA) that authenticates
+    /// with the bearer `token`; context `sandbox`, namespace `default`.
+    pub fn token_kubeconfig(&self, token: &str, path: &Path) -> PathBuf {
+        let text = format!(
+            "apiVersion: v1
+kind: Config
+clusters:
+- name: sandbox
+  cluster:
+    server: {}
+    certificate-authority-data: {}
+users:
+- name: token
+  user:
+    token: {token}
+contexts:
+- name: sandbox
+  context:
+    cluster: sandbox
+    user: token
+    namespace: default
+current-context: sandbox
+",
+            self.server_url(),
+            self.certificate_authority_data()
+        );
+        fs::write(path, text).unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
+        path.to_path_buf()
+    }
+
+    /// A token for the ServiceAccount `namespace/name` (`kubectl create token`, one hour).
+    pub fn service_account_token(&self, namespace: &str, name: &str) -> String {
+        stdout(
+            self.kubectl()
+                .args(["create", "token", name, "-n", namespace, "--duration", "1h"]),
+        )
+        .trim()
+        .to_owned()
+    }
+}
+
+/// Takes the sandbox lock, blocking while another test holds it.
+fn lock_sandbox() -> File {
+    let lock_path = state_dir().with_extension("lock");
+    if let Some(parent) = lock_path.parent() {
+        fs::create_dir_all(parent).expect("create the sandbox cache dir");
+    }
+    let lock = File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .unwrap_or_else(|e| panic!("open {}: {e}", lock_path.display()));
+    lock.lock()
+        .unwrap_or_else(|e| panic!("lock {}: {e}", lock_path.display()));
+    lock
+}
+
+/// Runs `tests/sandbox/up ARGS` and returns the kubeconfig path it prints last.
+fn sandbox_up(args: &[&str]) -> PathBuf {
+    let up = sandbox_dir().join("up");
+    let out = Command::new(&up)
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("run {}: {e}", up.display()));
+    assert!(
+        out.status.success(),
+        "{} {} failed ({}):\n{}",
+        up.display(),
+        args.join(" "),
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .last()
+        .map(PathBuf::from)
+        .expect("up prints the kubeconfig path last")
+}
+
+/// A scratch directory for one test (emptied first), for kubeconfigs and manifests.
+pub fn scratch_dir(test: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("kubectl-mesh-e2e-{}-{test}", std::process::id()));
+    let _ = fs::remove_dir_all(&dir);
+    fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("create {}: {e}", dir.display()));
+    dir
+}
+
+/// Every kind a step may write: namespaces (relabel), the webhook configurations and the
+/// tag's Service (relabel --tag), the workloads (roll), and every kind prune deletes.
+pub const WRITABLE_KINDS: &str = "namespaces,mutatingwebhookconfigurations.admissionregistration.k8s.io,validatingwebhookconfigurations.admissionregistration.k8s.io,deployments.apps,statefulsets.apps,daemonsets.apps,services,configmaps,secrets,serviceaccounts,roles.rbac.authorization.k8s.io,rolebindings.rbac.authorization.k8s.io,clusterroles.rbac.authorization.k8s.io,clusterrolebindings.rbac.authorization.k8s.io,poddisruptionbudgets.policy,horizontalpodautoscalers.autoscaling";
+
+/// Istio's EnvoyFilter, snapshotted too when its CRD is installed.
+const ENVOYFILTERS: &str = "envoyfilters.networking.istio.io";
+
+/// Every object a step could write ([`WRITABLE_KINDS`], and EnvoyFilters when Istio's CRD
+/// is there), as the API server holds it, minus what changes without anyone writing the
+/// object: `status`, `resourceVersion`, `managedFields` and the Deployment controller's
+/// `deployment.kubernetes.io/revision` annotation. So two snapshots are equal when no
+/// object was created, deleted or written; a restart shows as a new generation and
+/// template annotation, a relabel as new labels.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Snapshot(pub std::collections::BTreeMap<String, serde_json::Value>);
+
+impl Snapshot {
+    pub fn take(sandbox: &Sandbox) -> Snapshot {
+        let mut kinds = WRITABLE_KINDS.to_string();
+        let crd = run(sandbox.kubectl().args(["get", "crd", ENVOYFILTERS, "-o", "name"]));
+        if crd.0 == 0 {
+            kinds.push(',');
+            kinds.push_str(ENVOYFILTERS);
+        }
+        let text = stdout(sandbox.kubectl().args(["get", &kinds, "-A", "-o", "json"]));
+        let doc: serde_json::Value = serde_json::from_str(&text).expect("kubectl get -o json");
+        let mut out = std::collections::BTreeMap::new();
+        for mut o in doc["items"].as_array().cloned().unwrap_or_default() {
+            let key = {
+                let m = &o["metadata"];
+                let ns = m["namespace"].as_str().map(|n| format!("{n}/")).unwrap_or_default();
+                format!(
+                    "{} {ns}{}",
+                    o["kind"].as_str().unwrap_or("?"),
+                    m["name"].as_str().unwrap_or("?")
+                )
+            };
+            if let Some(obj) = o.as_object_mut() {
+                obj.remove("status");
+            }
+            if let Some(meta) = o["metadata"].as_object_mut() {
+                meta.remove("resourceVersion");
+                meta.remove("managedFields");
+                if let Some(a) = meta.get_mut("annotations").and_then(serde_json::Value::as_object_mut) {
+                    a.remove("deployment.kubernetes.io/revision");
+                }
+            }
+            out.insert(key, o);
+        }
+        Snapshot(out)
+    }
+
+    /// What differs from `before`, one line per object: `created …`, `deleted …`, or
+    /// `changed … (<field>: <before> → <after>, …)`. Empty when nothing was written.
+    pub fn changes_since(&self, before: &Snapshot) -> Vec<String> {
+        let mut out = vec![];
+        for (key, old) in &before.0 {
+            match self.0.get(key) {
+                None => out.push(format!("deleted {key}")),
+                Some(new) if new != old => out.push(format!("changed {key} ({})", differences(old, new).join(", "))),
+                Some(_) => {}
+            }
+        }
+        for key in self.0.keys().filter(|k| !before.0.contains_key(*k)) {
+            out.push(format!("created {key}"));
+        }
+        out
+    }
+}
+
+/// The leaves that differ between two objects, as `path: old → new` (long values cut).
+fn differences(old: &serde_json::Value, new: &serde_json::Value) -> Vec<String> {
+    fn walk(path: &str, a: &serde_json::Value, b: &serde_json::Value, out: &mut Vec<String>) {
+        use serde_json::Value::Object;
+        match (a, b) {
+            (Object(x), Object(y)) => {
+                let keys: std::collections::BTreeSet<&String> = x.keys().chain(y.keys()).collect();
+                for k in keys {
+                    let null = serde_json::Value::Null;
+                    walk(
+                        &format!("{path}.{k}"),
+                        x.get(k).unwrap_or(&null),
+                        y.get(k).unwrap_or(&null),
+                        out,
+                    );
+                }
+            }
+            _ if a != b => {
+                let cut = |v: &serde_json::Value| {
+                    let s = v.to_string();
+                    if s.chars().count() > 80 {
+                        format!("{}…", s.chars().take(80).collect::<String>())
+                    } else {
+                        s
+                    }
+                };
+                out.push(format!("{}: {} → {}", path.trim_start_matches('.'), cut(a), cut(b)));
+            }
+            _ => {}
+        }
+    }
+    let mut out = vec![];
+    walk("", old, new, &mut out);
+    out
+}
