@@ -17,6 +17,7 @@ use clap::Parser;
 use shared::output::{DryRunArgs, OutputArgs};
 use shared::{ConnectArgs, collect};
 
+use plan::Found;
 use report::Report;
 
 const ABOUT: &str = "Remove an old Istio control-plane revision once nothing uses it";
@@ -29,13 +30,28 @@ reason, anything still serving another revision: a gateway Service, PodDisruptio
 or Deployment selecting pods of another revision, what those pods use, a revision tag's
 webhook, istiod-default-validator while the default tag exists.
 
-Refuses, deleting nothing, while the revision is in use: a namespace or pod label naming
-it, a revision tag (including default) pointing to it, a running or pending pod it
-injected (completed pods do not count), or when it is the only revision. The message
-names every user and the command that frees it.
+Refuses, deleting nothing, while the revision is in use, and names every user with a
+command that frees it:
+  - it is the only revision;
+  - a revision tag (including default) points to it;
+  - a namespace label names it, or pods' own istio.io/rev label asks for it;
+  - a running or pending pod runs its proxy (completed pods do not count): injected by
+    it (the revision in sidecar.istio.io/status), or, for Gateway API gateways and
+    waypoints, rendered by its istiod (the istio.io/rev annotation). The fix says what a
+    restart would do: move the proxy (kubectl mesh roll), get this revision again, or,
+    where the namespace selects no revision, remove the sidecar;
+  - one of its own gateways (operator.istio.io/component IngressGateways or
+    EgressGateways) has live pods: pruning would delete it and its Service.
+    --include-gateways deletes them anyway;
+  - a webhook configuration that prune does not delete still calls its istiod Service
+    (istiod-<revision>, istiod for revision default), e.g. Helm's
+    istiod-default-validator, which rejects every Istio resource write once its istiod
+    is gone.
 
 Deletes with foreground propagation and waits (watching) until each object is gone.
-Running it again after an interruption finishes the job.
+Running it again after an interruption finishes the job; once nothing of the revision is
+left it says so and exits 0. A name that no object and no pod ever carried is a usage
+error.
 
 --dry-run (the same as --dry-run=client) prints the plan and deletes nothing.
 --dry-run=server sends each delete with the API server's dryRun, so admission webhooks
@@ -43,13 +59,15 @@ and RBAC check it and nothing is persisted, and reports what the server answered
 object. Neither asks for confirmation. The -o json|yaml document says which in dryRun
 (none, client or server).
 
-Exit codes: 0 ok, 1 error, 2 usage, 4 refused (in use, or not confirmed), 5 some
-objects could not be deleted (with --dry-run=server: the server refused some).
+Exit codes: 0 ok (or already pruned), 1 error, 2 usage, 4 refused (in use, or not
+confirmed), 5 some objects could not be deleted (with --dry-run=server: the server
+refused some).
 
 Examples:
   kubectl mesh prune 1-27 --dry-run
   kubectl mesh prune 1-27 --dry-run=server
   kubectl mesh prune 1-27
+  kubectl mesh prune 1-27 --include-gateways
   kubectl mesh prune 1-27 --yes -o json";
 
 #[derive(Debug, Parser)]
@@ -61,6 +79,9 @@ pub struct Args {
     /// Delete without asking (for scripts)
     #[arg(short = 'y', long)]
     pub yes: bool,
+    /// Delete the revision's own gateways (and their Services) even while they serve traffic
+    #[arg(long)]
+    pub include_gateways: bool,
     #[command(flatten)]
     pub dry_run: DryRunArgs,
     /// How long to wait for each object to be gone
@@ -83,9 +104,12 @@ pub async fn run(args: Args) -> shared::Result<u8> {
     let cp = collect::read_control_plane(&conn).await?;
     plan::not_a_tag(&revision, &cp)?;
     let cluster = read::cluster(&conn, &revision, cp).await?;
-    plan::found(&revision, &cluster.mesh.control_plane, &cluster.selected)?;
+    let (cp, selected) = (&cluster.mesh.control_plane, &cluster.selected);
+    if let Found::Pruned(traces) = plan::found(&revision, cp, selected, &cluster.traces)? {
+        return report.already_pruned(&revision, &traces);
+    }
 
-    let plan = plan::plan(&revision, &cluster.selected, &cluster.pods, &cluster.mesh);
+    let plan = plan::plan(&revision, &cluster, args.include_gateways);
     if !plan.users.is_empty() {
         return Err(report.refused(&plan));
     }

@@ -6,13 +6,34 @@
 //! to the revision, `preCheckWarnings` in `operator/cmd/mesh/uninstall.go`) refuses here, and
 //! what another revision still needs is kept.
 
+mod pods;
+mod users;
+mod webhooks;
+
 use std::collections::{BTreeMap, BTreeSet};
 
-use k8s_openapi::api::core::v1::{Pod, PodSpec};
 use kube::api::{ApiResource, DynamicObject, GroupVersionKind};
 use serde::Serialize;
 use serde_json::Value;
-use shared::model::{ControlPlane, Injection, Mesh, NamespaceBinding, labels};
+use shared::model::{ControlPlane, Mesh, labels};
+
+pub(crate) use pods::{LivePod, pods_of};
+pub(crate) use webhooks::WebhookConfig;
+
+/// What the plan is made from.
+pub(crate) struct Cluster {
+    /// The control plane, the namespaces, and every live proxy with the revision a restart
+    /// would give it.
+    pub(crate) mesh: Mesh,
+    /// What the revision's selector selects, in deletion order.
+    pub(crate) selected: Vec<DynamicObject>,
+    pub(crate) pods: Vec<LivePod>,
+    /// Every Mutating- and ValidatingWebhookConfiguration.
+    pub(crate) webhooks: Vec<WebhookConfig>,
+    /// What still carries the revision when nothing of its control plane is left (read only
+    /// then): objects labelled `istio.io/rev=<revision>` and pods of it.
+    pub(crate) traces: Vec<String>,
+}
 
 /// The components `istioctl uninstall --revision` selects: `includeCN` in
 /// `GetPrunedResources` (operator/pkg/uninstall/prune.go).
@@ -73,6 +94,10 @@ const KINDS: [ResourceKind; 15] = [
     kind(RBAC, "v1", "ClusterRole"),
 ];
 
+/// Namespaces are never deleted; a namespace labelled with the revision only shows that the
+/// revision existed.
+pub(crate) const NAMESPACE: ResourceKind = kind("", "v1", "Namespace");
+
 /// ServiceAccounts go last: the bindings deleted before them name them.
 const SERVICE_ACCOUNT: ResourceKind = kind("", "v1", "ServiceAccount");
 
@@ -107,75 +132,6 @@ impl std::fmt::Display for Item {
             None => write!(f, "{}/{}", self.kind.to_lowercase(), self.name),
         }
     }
-}
-
-/// A live (running or pending) pod, with what objects it depends on.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct LivePod {
-    pub(crate) namespace: String,
-    pub(crate) name: String,
-    pub(crate) labels: BTreeMap<String, String>,
-    /// The revision that injected it, or for control-plane pods their `istio.io/rev` label.
-    pub(crate) revision: Option<String>,
-    pub(crate) service_account: Option<String>,
-    pub(crate) configmaps: BTreeSet<String>,
-    pub(crate) secrets: BTreeSet<String>,
-}
-
-impl LivePod {
-    /// `None` for Succeeded and Failed pods: they keep their revision forever and use nothing.
-    pub(crate) fn from_pod(pod: &Pod) -> Option<LivePod> {
-        let phase = pod
-            .status
-            .as_ref()
-            .and_then(|s| s.phase.as_deref())
-            .unwrap_or("Pending");
-        if matches!(phase, "Succeeded" | "Failed") || pod.metadata.deletion_timestamp.is_some() {
-            return None;
-        }
-        let ann = pod.metadata.annotations.as_ref();
-        let lbls = pod.metadata.labels.clone().unwrap_or_default();
-        let injected = ann
-            .and_then(|a| a.get(labels::SIDECAR_STATUS))
-            .and_then(|s| serde_json::from_str::<Value>(s).ok())
-            .and_then(|v| v.get("revision").and_then(Value::as_str).map(String::from));
-        let revision = injected.or_else(|| lbls.get(labels::REV).cloned());
-        let spec = pod.spec.as_ref();
-        let (configmaps, secrets) = spec.map(mounted).unwrap_or_default();
-        Some(LivePod {
-            namespace: pod.metadata.namespace.clone().unwrap_or_default(),
-            name: pod.metadata.name.clone().unwrap_or_default(),
-            labels: lbls,
-            revision,
-            service_account: spec.and_then(|s| s.service_account_name.clone()),
-            configmaps,
-            secrets,
-        })
-    }
-}
-
-/// The ConfigMaps and Secrets a pod mounts, directly or through a projected volume.
-fn mounted(spec: &PodSpec) -> (BTreeSet<String>, BTreeSet<String>) {
-    let mut configmaps = BTreeSet::new();
-    let mut secrets = BTreeSet::new();
-    for v in spec.volumes.iter().flatten() {
-        if let Some(cm) = &v.config_map {
-            configmaps.insert(cm.name.clone());
-        }
-        if let Some(s) = v.secret.as_ref().and_then(|s| s.secret_name.clone()) {
-            secrets.insert(s);
-        }
-        let projected = v.projected.as_ref().and_then(|p| p.sources.as_ref());
-        for src in projected.into_iter().flatten() {
-            if let Some(cm) = &src.config_map {
-                configmaps.insert(cm.name.clone());
-            }
-            if let Some(s) = &src.secret {
-                secrets.insert(s.name.clone());
-            }
-        }
-    }
-    (configmaps, secrets)
 }
 
 /// An object kept, with the reason.
@@ -229,17 +185,41 @@ pub(crate) fn not_a_tag(revision: &str, cp: &ControlPlane) -> shared::Result<()>
     }
 }
 
-/// The revision must exist, or something labelled with it must be left. A revision
-/// half-removed by an interrupted prune is no longer in the control plane, but what is left
-/// of it is still selected: prune finishes the job.
-pub(crate) fn found(revision: &str, cp: &ControlPlane, selected: &[DynamicObject]) -> shared::Result<()> {
+/// Whether the revision is there to prune.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Found {
+    /// It has a control plane, or something its selector selects is left (an interrupted
+    /// prune is finished by running it again).
+    Installed,
+    /// Nothing of its control plane is left, but something still carries its name: a
+    /// previous prune finished. The traces are listed for information.
+    Pruned(Vec<String>),
+}
+
+/// Is the revision there? A name that nothing carries (no object labelled with it, no pod of
+/// it) never was a revision: a usage error naming the revisions there are.
+pub(crate) fn found(
+    revision: &str,
+    cp: &ControlPlane,
+    selected: &[DynamicObject],
+    traces: &[String],
+) -> shared::Result<Found> {
     if cp.revisions.contains_key(revision) || !selected.is_empty() {
-        return Ok(());
+        return Ok(Found::Installed);
+    }
+    if !traces.is_empty() {
+        return Ok(Found::Pruned(traces.to_vec()));
     }
     Err(shared::Error::Usage(format!(
-        "revision {revision} not found: no object is labelled istio.io/rev={revision} (revisions: {}); see `kubectl mesh revisions`",
+        "revision {revision} not found: no object is labelled istio.io/rev={revision} and no pod runs it (revisions: {}); see `kubectl mesh revisions`",
         shared::error::known(cp.revisions.keys().map(String::as_str))
     )))
+}
+
+/// Whether [`found`] needs the traces: only when neither the control plane nor the
+/// selection knows the revision.
+pub(crate) fn needs_traces(revision: &str, cp: &ControlPlane, selected: &[DynamicObject]) -> bool {
+    !cp.revisions.contains_key(revision) && selected.is_empty()
 }
 
 /// Does a Kubernetes label selector (`matchLabels` / `matchExpressions`, or a Service's
@@ -290,6 +270,12 @@ fn expression_holds(e: &Value, lbls: &BTreeMap<String, String>) -> bool {
     }
 }
 
+impl From<&DynamicObject> for Item {
+    fn from(o: &DynamicObject) -> Item {
+        item(o)
+    }
+}
+
 fn item(o: &DynamicObject) -> Item {
     Item {
         kind: kind_of(o).to_string(),
@@ -305,164 +291,6 @@ fn kind_of(o: &DynamicObject) -> &str {
 
 fn pod_selector(o: &DynamicObject) -> Option<&Value> {
     o.data.get("spec").and_then(|s| s.get("selector"))
-}
-
-// ---- Who still uses the revision ----
-
-/// Who still uses `revision`. Pods that prune itself removes (those of the revision's own
-/// Deployments and DaemonSets) do not count.
-pub(crate) fn users(revision: &str, mesh: &Mesh, pods: &[LivePod], own_workloads: &[&DynamicObject]) -> Vec<User> {
-    let cp = &mesh.control_plane;
-    let to = replacement(revision, cp);
-    let pods: Vec<&LivePod> = pods.iter().filter(|p| !owned_by(p, own_workloads)).collect();
-    let mut out: Vec<User> = only_revision(revision, cp).into_iter().collect();
-    out.extend(tags(revision, mesh, &to));
-    out.extend(mesh.namespaces.values().filter_map(|ns| namespace(revision, ns, &to)));
-    out.extend(injected_pods(revision, &pods));
-    out.extend(labelled_pods(revision, cp, &pods));
-    out
-}
-
-fn other_revisions<'a>(revision: &str, cp: &'a ControlPlane) -> Vec<&'a str> {
-    cp.revisions
-        .keys()
-        .map(String::as_str)
-        .filter(|r| *r != revision)
-        .collect()
-}
-
-/// The revision users move to in the fixes: the other one, when there is exactly one.
-fn replacement(revision: &str, cp: &ControlPlane) -> String {
-    match other_revisions(revision, cp).as_slice() {
-        [one] => (*one).to_string(),
-        _ => "<revision>".to_string(),
-    }
-}
-
-/// The last revision is Istio itself.
-fn only_revision(revision: &str, cp: &ControlPlane) -> Option<User> {
-    other_revisions(revision, cp).is_empty().then(|| User {
-        what: format!("{revision} is the only control-plane revision: pruning it would remove Istio"),
-        fix: "install the revision that replaces it first; to remove Istio entirely use `istioctl uninstall --purge`"
-            .to_string(),
-    })
-}
-
-/// Every revision tag pointing to the revision, with the namespaces following it.
-fn tags(revision: &str, mesh: &Mesh, to: &str) -> Vec<User> {
-    let Some(rev) = mesh.control_plane.revisions.get(revision) else {
-        return vec![];
-    };
-    rev.tags
-        .iter()
-        .map(|tag| User {
-            what: tag_points_to(revision, tag, &following(mesh, tag)),
-            fix: format!("kubectl mesh relabel --tag {tag} --to {to}"),
-        })
-        .collect()
-}
-
-/// The namespaces whose `istio.io/rev` label names the tag.
-fn following<'a>(mesh: &'a Mesh, tag: &str) -> Vec<&'a str> {
-    mesh.namespaces
-        .values()
-        .filter(|n| matches!(&n.injection, Injection::Revision { tag: Some(t), .. } if t == tag))
-        .map(|n| n.name.as_str())
-        .collect()
-}
-
-fn tag_points_to(revision: &str, tag: &str, following: &[&str]) -> String {
-    if tag == labels::DEFAULT_TAG {
-        let list = if following.is_empty() {
-            String::new()
-        } else {
-            format!(": {}", following.join(", "))
-        };
-        format!("revision tag default points to {revision} (it injects istio-injection=enabled namespaces{list})")
-    } else {
-        let list = if following.is_empty() {
-            String::new()
-        } else {
-            format!(" (namespaces following it: {})", following.join(", "))
-        };
-        format!("revision tag {tag} points to {revision}{list}")
-    }
-}
-
-/// A namespace labelled with the revision, or injected by it as the default revision.
-fn namespace(revision: &str, ns: &NamespaceBinding, to: &str) -> Option<User> {
-    let direct = ns.rev_label.as_deref() == Some(revision) && ns.injection_label.is_none();
-    let default_own = matches!(&ns.injection, Injection::Revision { revision: r, tag: None, .. } if r == revision);
-    if direct {
-        Some(User {
-            what: format!("namespace {} is labelled istio.io/rev={revision}", ns.name),
-            fix: format!("kubectl mesh relabel --from {revision} --to {to} -A"),
-        })
-    } else if default_own {
-        let label = ns
-            .injection_label
-            .as_deref()
-            .map(|v| format!("istio-injection={v}"))
-            .unwrap_or_default();
-        Some(User {
-            what: format!("namespace {} ({label}) gets its sidecars from {revision}", ns.name),
-            fix: format!("kubectl mesh relabel --to {to} -n {}", ns.name),
-        })
-    } else {
-        None
-    }
-}
-
-/// A pod of one of the workloads prune deletes goes with it.
-fn owned_by(p: &LivePod, own_workloads: &[&DynamicObject]) -> bool {
-    own_workloads.iter().any(|w| {
-        w.metadata.namespace.as_deref() == Some(p.namespace.as_str())
-            && pod_selector(w).is_some_and(|s| selects(s, &p.labels))
-    })
-}
-
-/// A proxy the revision injected (its own istiod is not one).
-fn injected_by(p: &LivePod, revision: &str) -> bool {
-    p.revision.as_deref() == Some(revision) && p.labels.get("app").map(String::as_str) != Some("istiod")
-}
-
-/// The pods carrying the revision's proxies, one user per namespace.
-fn injected_pods(revision: &str, pods: &[&LivePod]) -> Vec<User> {
-    let mut by_ns: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
-    for p in pods.iter().filter(|p| injected_by(p, revision)) {
-        by_ns.entry(&p.namespace).or_default().push(&p.name);
-    }
-    by_ns
-        .into_iter()
-        .map(|(ns, names)| User {
-            what: format!(
-                "{} running or pending pod(s) in namespace {ns} carry proxies injected by {revision}: {}",
-                names.len(),
-                names.join(", ")
-            ),
-            fix: format!("kubectl mesh roll -n {ns}"),
-        })
-        .collect()
-}
-
-/// The pods whose own `istio.io/rev` label asks for the revision (or a tag of it) without
-/// carrying its proxy yet, as one user.
-fn labelled_pods(revision: &str, cp: &ControlPlane, pods: &[&LivePod]) -> Option<User> {
-    let labelled: Vec<String> = pods.iter().filter_map(|p| labelled_for(p, revision, cp)).collect();
-    (!labelled.is_empty()).then(|| User {
-        what: format!("pods labelled to be injected by {revision}: {}", labelled.join(", ")),
-        fix: "change the istio.io/rev label in their workload's pod template, then kubectl mesh roll".to_string(),
-    })
-}
-
-fn labelled_for(p: &LivePod, revision: &str, cp: &ControlPlane) -> Option<String> {
-    let label = p.labels.get(labels::REV)?;
-    if injected_by(p, revision) {
-        return None;
-    }
-    let names_a_tag_of_it = label != revision && cp.revision_of(label).is_some_and(|r| r.name == revision);
-    let names_it_unserved = label == revision && p.revision.as_deref() != Some(revision);
-    (names_a_tag_of_it || names_it_unserved).then(|| format!("{}/{} (istio.io/rev={label})", p.namespace, p.name))
 }
 
 // ---- What is kept, and why ----
@@ -662,19 +490,14 @@ fn partition(selected: &[DynamicObject], keep: &Keep) -> (Vec<Item>, Vec<Kept>) 
 
 // ---- The plan ----
 
-/// The whole plan.
-pub(crate) fn plan(revision: &str, selected: &[DynamicObject], pods: &[LivePod], mesh: &Mesh) -> Plan {
-    let (delete, keep) = split(revision, selected, pods, &mesh.control_plane);
-    // Only workloads that prune deletes take their pods with them.
-    let deleted_own: Vec<&DynamicObject> = selected
-        .iter()
-        .filter(|o| matches!(kind_of(o), "Deployment" | "DaemonSet"))
-        .filter(|o| delete.contains(&item(o)))
-        .collect();
+/// The whole plan. `include_gateways`: the revision's own gateways with live pods are
+/// deleted rather than refused.
+pub(crate) fn plan(revision: &str, cluster: &Cluster, include_gateways: bool) -> Plan {
+    let (delete, keep) = split(revision, &cluster.selected, &cluster.pods, &cluster.mesh.control_plane);
     Plan {
         revision: revision.to_string(),
         selector: selector(revision),
-        users: users(revision, mesh, pods, &deleted_own),
+        users: users::users(revision, cluster, &delete, include_gateways),
         delete,
         keep,
     }
@@ -683,10 +506,11 @@ pub(crate) fn plan(revision: &str, selected: &[DynamicObject], pods: &[LivePod],
 #[cfg(test)]
 mod tests {
     use super::*;
-    use k8s_openapi::api::admissionregistration::v1::MutatingWebhookConfiguration;
-    use k8s_openapi::api::apps::v1::Deployment;
-    use k8s_openapi::api::core::v1::{ConfigMap, Namespace};
-    use shared::model::NamespaceBinding;
+    use k8s_openapi::api::admissionregistration::v1::{MutatingWebhookConfiguration, ValidatingWebhookConfiguration};
+    use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
+    use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Pod};
+    use shared::model::proxy::replicaset_owner;
+    use shared::model::{NamespaceBinding, Proxy, ReplicaSetOwners};
 
     fn docs(path: &str) -> Vec<Value> {
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
@@ -707,8 +531,9 @@ mod tests {
     }
 
     /// The seed's canary cluster (shared fixtures), with these edits applied to the
-    /// namespaces and the `default` tag.
-    fn canary(namespace_labels: &[(&str, &str)], default_tag_on: &str, only_1_27: bool) -> Mesh {
+    /// namespaces and the `default` tag (moved as `relabel --tag` moves it: label and
+    /// Services), and its pods, webapp injected by `webapp_on`.
+    fn canary(namespace_labels: &[(&str, &str)], default_tag_on: &str, only_1_27: bool, webapp_on: &str) -> Cluster {
         let cp_docs = docs("shared/tests/fixtures/canary-control-plane.yaml");
         let mut deployments: Vec<Deployment> = of(&cp_docs, "Deployment");
         let mut configmaps: Vec<ConfigMap> = of(&cp_docs, "ConfigMap");
@@ -726,6 +551,11 @@ mod tests {
                     .as_mut()
                     .unwrap()
                     .insert(labels::REV.into(), default_tag_on.into());
+                for hook in w.webhooks.iter_mut().flatten() {
+                    if let Some(s) = hook.client_config.service.as_mut() {
+                        s.name = format!("istiod-{default_tag_on}");
+                    }
+                }
             }
         }
         let cp = ControlPlane::from_objects(&deployments, &configmaps, &webhooks);
@@ -742,7 +572,29 @@ mod tests {
             }
         }
         let bindings = nss.iter().map(|n| NamespaceBinding::from_namespace(n, &cp)).collect();
-        Mesh::new(cp, bindings, vec![])
+        let pods = canary_pods(webapp_on);
+        Cluster {
+            mesh: Mesh::new(cp, bindings, proxies(&pods, &[])),
+            selected: selected(),
+            pods: pods.iter().filter_map(LivePod::from_pod).collect(),
+            webhooks: webhooks.iter().map(WebhookConfig::mutating).collect(),
+            traces: vec![],
+        }
+    }
+
+    /// The proxies of these pods, their workloads found through these ReplicaSets.
+    fn proxies(pods: &[Pod], replicasets: &[ReplicaSet]) -> Vec<Proxy> {
+        let owners: ReplicaSetOwners = replicasets
+            .iter()
+            .map(|rs| {
+                let key = (
+                    rs.metadata.namespace.clone().unwrap_or_default(),
+                    rs.metadata.name.clone().unwrap_or_default(),
+                );
+                (key, replicaset_owner(&rs.metadata.owner_references))
+            })
+            .collect();
+        pods.iter().filter_map(|p| Proxy::from_pod(p, &owners)).collect()
     }
 
     fn selected() -> Vec<DynamicObject> {
@@ -752,7 +604,7 @@ mod tests {
             .collect()
     }
 
-    fn pods(webapp_on: &str) -> Vec<LivePod> {
+    fn canary_pods(webapp_on: &str) -> Vec<Pod> {
         let mut pods: Vec<Pod> = of(&docs("canary-pods.yaml"), "Pod");
         for p in &mut pods {
             if p.metadata.name.as_deref().unwrap().starts_with("webapp") {
@@ -761,7 +613,11 @@ mod tests {
                 ann.insert(labels::SIDECAR_STATUS.into(), status);
             }
         }
-        pods.iter().filter_map(LivePod::from_pod).collect()
+        pods
+    }
+
+    fn pods(webapp_on: &str) -> Vec<LivePod> {
+        canary_pods(webapp_on).iter().filter_map(LivePod::from_pod).collect()
     }
 
     fn names(items: &[Item]) -> Vec<String> {
@@ -817,8 +673,7 @@ mod tests {
 
     #[test]
     fn refuses_while_in_use_and_names_every_user_and_its_fix() {
-        let mesh = canary(&[], "1-27", false);
-        let plan = plan("1-27", &selected(), &pods("1-27"), &mesh);
+        let plan = plan("1-27", &canary(&[], "1-27", false, "1-27"), false);
         let text: Vec<String> = plan.users.iter().map(|u| format!("{} => {}", u.what, u.fix)).collect();
         let all = text.join("\n");
         assert!(
@@ -845,8 +700,8 @@ mod tests {
 
     #[test]
     fn after_the_move_deletes_exactly_the_revision_and_keeps_what_1_28_uses() {
-        let mesh = canary(&[("default", "1-28"), ("batch", "1-28")], "1-28", false);
-        let plan = plan("1-27", &selected(), &pods("1-28"), &mesh);
+        let cluster = canary(&[("default", "1-28"), ("batch", "1-28")], "1-28", false, "1-28");
+        let plan = plan("1-27", &cluster, false);
         assert_eq!(plan.users, vec![], "nothing uses 1-27 any more");
         let mut deleted = names(&plan.delete);
         deleted.sort();
@@ -889,8 +744,7 @@ mod tests {
 
     #[test]
     fn the_only_revision_is_refused() {
-        let mesh = canary(&[], "1-27", true);
-        let plan = plan("1-27", &selected(), &pods("1-27"), &mesh);
+        let plan = plan("1-27", &canary(&[], "1-27", true, "1-27"), false);
         assert!(
             plan.users[0].what.contains("only control-plane revision"),
             "{:?}",
@@ -925,7 +779,12 @@ mod tests {
             }))
             .unwrap(),
         );
-        let (delete, keep) = split("1-27", &sel, &pods("1-28"), &canary(&[], "1-28", false).control_plane);
+        let (delete, keep) = split(
+            "1-27",
+            &sel,
+            &pods("1-28"),
+            &canary(&[], "1-28", false, "1-28").mesh.control_plane,
+        );
         let kept: Vec<String> = keep
             .iter()
             .map(|k| format!("{}/{}", k.item.kind, k.item.name))
@@ -942,20 +801,20 @@ mod tests {
 
     #[test]
     fn a_tag_or_an_unknown_revision_is_a_usage_error_naming_the_revisions() {
-        let cp = canary(&[], "1-27", false).control_plane;
+        let cp = canary(&[], "1-27", false, "1-27").mesh.control_plane;
         let tag = not_a_tag("default", &cp).unwrap_err();
         assert!(
             matches!(&tag, shared::Error::Usage(m) if m.contains("pointing to 1-27")),
             "{tag}"
         );
-        let missing = found("1-26", &cp, &[]).unwrap_err();
+        let missing = found("1-26", &cp, &[], &[]).unwrap_err();
         assert!(
             matches!(&missing, shared::Error::Usage(m) if m.contains("revision 1-26 not found") && m.contains("(revisions: 1-27, 1-28)")),
             "{missing}"
         );
-        assert!(found("1-27", &cp, &[]).is_ok());
+        assert!(found("1-27", &cp, &[], &[]).is_ok());
         assert!(
-            found("1-26", &cp, &selected()).is_ok(),
+            found("1-26", &cp, &selected(), &[]).is_ok(),
             "what an interrupted prune left is still pruned"
         );
         assert!(matches!(revision_arg("  "), Err(shared::Error::Usage(_))));
@@ -978,6 +837,321 @@ mod tests {
         assert!(
             !selects(&serde_json::json!({}), &l),
             "an empty selector selects nothing here"
+        );
+    }
+
+    // ---- Clusters made of the sandbox's Istio objects (tests/sandbox/istio) ----
+
+    /// The objects of these files under tests/sandbox/istio, applied in order as the
+    /// sandbox's `up` does: a later object replaces one of the same kind, namespace and name.
+    fn applied(files: &[&str]) -> Vec<Value> {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/sandbox/istio");
+        let key = |v: &Value| {
+            [&v["kind"], &v["metadata"]["namespace"], &v["metadata"]["name"]].map(|k| k.as_str().map(String::from))
+        };
+        let mut out: Vec<Value> = vec![];
+        for f in files {
+            let text = std::fs::read_to_string(dir.join(f)).unwrap_or_else(|e| panic!("{f}: {e}"));
+            for doc in serde_saphyr::from_multiple::<Value>(&text).unwrap() {
+                if doc.is_object() {
+                    out.retain(|o| key(o) != key(&doc));
+                    out.push(doc);
+                }
+            }
+        }
+        out
+    }
+
+    /// Point the `default` tag's webhook (and, with `validator`, istiod-default-validator)
+    /// at another revision: its label and every webhook's Service, as a tag move writes them.
+    fn move_default_tag(objects: &mut [Value], to: &str, validator: bool) {
+        for o in objects.iter_mut() {
+            let tag = o["metadata"]["labels"][labels::TAG] == "default";
+            let is_validator = o["metadata"]["name"] == shared::tag::DEFAULT_VALIDATOR;
+            if !(tag || (validator && is_validator)) {
+                continue;
+            }
+            o["metadata"]["labels"][labels::REV] = Value::from(to);
+            for hook in o["webhooks"].as_array_mut().into_iter().flatten() {
+                hook["clientConfig"]["service"]["name"] = Value::from(format!("istiod-{to}"));
+            }
+        }
+    }
+
+    /// A running pod of every Deployment, made from its template as its ReplicaSet makes
+    /// it, with that ReplicaSet.
+    fn deployment_pods(objects: &[Value]) -> Vec<Value> {
+        let mut out = vec![];
+        for d in objects.iter().filter(|o| o["kind"] == "Deployment") {
+            let (ns, name) = (&d["metadata"]["namespace"], d["metadata"]["name"].as_str().unwrap());
+            let rs = format!("{name}-5d8f7c6b9");
+            let mut labels = d["spec"]["template"]["metadata"]["labels"].clone();
+            labels["pod-template-hash"] = Value::from("5d8f7c6b9");
+            let owner = |kind: &str, name: &str| serde_json::json!([{"apiVersion": "apps/v1", "kind": kind, "name": name, "uid": format!("uid-{name}"), "controller": true}]);
+            out.push(serde_json::json!({
+                "apiVersion": "apps/v1", "kind": "ReplicaSet",
+                "metadata": {"name": rs, "namespace": ns, "ownerReferences": owner("Deployment", name)}
+            }));
+            out.push(serde_json::json!({
+                "apiVersion": "v1", "kind": "Pod",
+                "metadata": {
+                    "name": format!("{rs}-x7k2p"), "namespace": ns, "labels": labels,
+                    "annotations": d["spec"]["template"]["metadata"]["annotations"],
+                    "ownerReferences": owner("ReplicaSet", &rs)
+                },
+                "spec": d["spec"]["template"]["spec"],
+                "status": {"phase": "Running"}
+            }));
+        }
+        out
+    }
+
+    /// The cluster these objects make, with namespaces labelled so, a pod for every
+    /// Deployment and these other pods (and ReplicaSets), read to prune `revision`: its
+    /// selection is what the API server returns for [`selector`].
+    fn cluster_of(
+        revision: &str,
+        objects: &[Value],
+        namespaces: &[(&str, &[(&str, &str)])],
+        other: &[Value],
+    ) -> Cluster {
+        let deployments: Vec<Deployment> = of(objects, "Deployment");
+        let configmaps: Vec<ConfigMap> = of(objects, "ConfigMap");
+        let mutating: Vec<MutatingWebhookConfiguration> = of(objects, "MutatingWebhookConfiguration");
+        let validating: Vec<ValidatingWebhookConfiguration> = of(objects, "ValidatingWebhookConfiguration");
+        let cp = ControlPlane::from_objects(&deployments, &configmaps, &mutating);
+        let bindings = namespaces
+            .iter()
+            .map(|(name, l)| {
+                let l: BTreeMap<&str, &str> = l.iter().copied().collect();
+                let ns: Namespace =
+                    serde_json::from_value(serde_json::json!({"metadata": {"name": name, "labels": l}})).unwrap();
+                NamespaceBinding::from_namespace(&ns, &cp)
+            })
+            .collect();
+        let all: Vec<Value> = deployment_pods(objects)
+            .into_iter()
+            .chain(other.iter().cloned())
+            .collect();
+        let pods: Vec<Pod> = of(&all, "Pod");
+        let selects_it = |o: &Value| {
+            let l = &o["metadata"]["labels"];
+            l[labels::REV] == revision
+                && l[labels::OPERATOR_COMPONENT]
+                    .as_str()
+                    .is_some_and(|c| COMPONENTS.contains(&c))
+        };
+        let mut selected: Vec<DynamicObject> = objects
+            .iter()
+            .filter(|o| selects_it(o) && o["kind"].as_str().and_then(resource_kind).is_some())
+            .map(|o| serde_json::from_value(o.clone()).unwrap())
+            .collect();
+        selected.sort_by_key(|o| kinds().iter().position(|k| k.kind == kind_of(o)));
+        Cluster {
+            mesh: Mesh::new(cp, bindings, proxies(&pods, &of(&all, "ReplicaSet"))),
+            selected,
+            pods: pods.iter().filter_map(LivePod::from_pod).collect(),
+            webhooks: mutating
+                .iter()
+                .map(WebhookConfig::mutating)
+                .chain(validating.iter().map(WebhookConfig::validating))
+                .collect(),
+            traces: vec![],
+        }
+    }
+
+    /// The sandbox's istioctl canary scenario: 1-27 with the default tag, then 1-28, which
+    /// took over the gateways.
+    fn istioctl_canary() -> Vec<Value> {
+        applied(&["revision-1-27.yaml", "tag-default-1-27.yaml", "revision-1-28.yaml"])
+    }
+
+    fn users_text(plan: &Plan) -> String {
+        let text: Vec<String> = plan.users.iter().map(|u| format!("{} => {}", u.what, u.fix)).collect();
+        text.join("\n")
+    }
+
+    #[test]
+    fn gateway_api_gateways_and_waypoints_use_the_revision_that_renders_them() {
+        // After STEP 3: the app and the default tag moved to 1-28; istiod 1-27 still runs a
+        // Gateway API gateway and a waypoint in namespace shop.
+        let mut objects = istioctl_canary();
+        move_default_tag(&mut objects, "1-28", true);
+        let namespaces: &[(&str, &[(&str, &str)])] = &[("default", &[("istio.io/rev", "1-28")]), ("shop", &[])];
+        let cluster = cluster_of("1-27", &objects, namespaces, &docs("gateway-api-pods.yaml"));
+        let plan = plan("1-27", &cluster, false);
+        let all = users_text(&plan);
+        assert_eq!(plan.users.len(), 2, "{all}");
+        assert!(
+            all.contains("Gateway API gateway shop-gateway in namespace shop runs on 1-27 (istiod 1-27 renders its Deployment): shop-gateway-istio-6b8f9c7d54-x7k2p => kubectl label gateway shop-gateway -n shop istio.io/rev=1-28 --overwrite"),
+            "{all}"
+        );
+        assert!(
+            all.contains("waypoint waypoint in namespace shop runs on 1-27 (istiod 1-27 renders its Deployment): waypoint-7d4c9b8f6-q2lzm => kubectl label gateway waypoint -n shop istio.io/rev=1-28 --overwrite"),
+            "{all}"
+        );
+        assert!(names(&plan.delete).contains(&"Deployment/istiod-1-27".to_string()));
+
+        // Without them nothing uses 1-27.
+        let free = cluster_of("1-27", &objects, namespaces, &[]);
+        assert_eq!(plan_users(&free), "");
+    }
+
+    fn plan_users(cluster: &Cluster) -> String {
+        users_text(&plan("1-27", cluster, false))
+    }
+
+    #[test]
+    fn the_revisions_own_gateways_with_live_pods_are_refused_unless_included() {
+        // The sandbox's canary as loaded: pruning 1-28 would take the gateways it took over.
+        let objects = istioctl_canary();
+        let cluster = cluster_of("1-28", &objects, &[("default", &[("istio.io/rev", "1-27")])], &[]);
+        let refused = plan("1-28", &cluster, false);
+        let all = users_text(&refused);
+        assert_eq!(refused.users.len(), 2, "{all}");
+        assert!(
+            all.contains("gateway deployment/istio-ingressgateway -n istio-system runs on 1-28 with 1 live pod(s) (istio-ingressgateway-5d8f7c6b9-x7k2p): pruning deletes it with service/istio-ingressgateway (LoadBalancer) and the traffic through it stops => reinstall the gateway with revision 1-27 first"),
+            "{all}"
+        );
+        assert!(
+            all.contains("gateway deployment/istio-egressgateway -n istio-system"),
+            "{all}"
+        );
+        assert!(all.contains("or pass --include-gateways to delete it"), "{all}");
+
+        let included = plan("1-28", &cluster, true);
+        assert_eq!(included.users, vec![], "{}", users_text(&included));
+        let deleted = names(&included.delete);
+        for gw in [
+            "Deployment/istio-ingressgateway",
+            "Service/istio-ingressgateway",
+            "Deployment/istio-egressgateway",
+        ] {
+            assert!(deleted.contains(&gw.to_string()), "{gw}: {deleted:?}");
+        }
+        assert_eq!(
+            included.delete, refused.delete,
+            "the flag changes the verdict, not the selection"
+        );
+    }
+
+    #[test]
+    fn webhooks_still_calling_the_revisions_istiod_are_users() {
+        // Helm's helm-canary-from-default after the app moved to 1-28: istio-base's
+        // istiod-default-validator and istiod's own validator (neither labelled with a
+        // component, so neither selected) still call `istiod`.
+        let objects = applied(&[
+            "helm/default-base-1.27.4.yaml",
+            "helm/default-istiod-1.27.4.yaml",
+            "helm/istiod-1-28.yaml",
+        ]);
+        let cluster = cluster_of("default", &objects, &[("default", &[("istio.io/rev", "1-28")])], &[]);
+        let plan = plan("default", &cluster, false);
+        let all = users_text(&plan);
+        assert_eq!(plan.users.len(), 2, "{all}");
+        assert!(
+            all.contains("validatingwebhookconfiguration/istiod-default-validator still calls service istio-system/istiod: without it every create and update of an Istio resource is rejected, cluster-wide => kubectl mesh relabel --tag default --to 1-28 (it points the validator at 1-28 too), or, as Helm release istio-base installed it, `helm upgrade istio-base istio/base -n istio-system --reuse-values --set defaultRevision=1-28`"),
+            "{all}"
+        );
+        assert!(
+            all.contains("validatingwebhookconfiguration/istio-validator-istio-system still calls service istio-system/istiod: without it every create and update of the Istio resources it validates is rejected => kubectl delete validatingwebhookconfiguration istio-validator-istio-system (revision default's own, installed by Helm release istiod"),
+            "{all}"
+        );
+        assert!(names(&plan.delete).contains(&"MutatingWebhookConfiguration/istio-sidecar-injector".to_string()));
+
+        // helm-canary, the default tag moved by `helm upgrade istiod-1-28 --set
+        // revisionTags={default}`: istio-base's validator still calls istiod-1-27.
+        let mut objects = applied(&[
+            "helm/canary-base-1.27.4.yaml",
+            "helm/canary-istiod-1-27.yaml",
+            "helm/istiod-1-28.yaml",
+        ]);
+        move_default_tag(&mut objects, "1-28", false);
+        let cluster = cluster_of("1-27", &objects, &[("default", &[("istio-injection", "enabled")])], &[]);
+        let all = plan_users(&cluster);
+        assert!(
+            all.contains("istiod-default-validator still calls service istio-system/istiod-1-27")
+                && all.contains("--set defaultRevision=1-28"),
+            "{all}"
+        );
+        assert!(!all.contains("revision tag default"), "the tag moved: {all}");
+
+        // A tag move that rewrites the validator too (relabel, istioctl tag set) frees it.
+        move_default_tag(&mut objects, "1-28", true);
+        let cluster = cluster_of("1-27", &objects, &[("default", &[("istio-injection", "enabled")])], &[]);
+        assert!(!plan_users(&cluster).contains("istiod-default-validator"));
+    }
+
+    #[test]
+    fn pods_a_restart_would_strip_are_freed_by_a_restart_or_a_relabel_not_by_roll() {
+        let mut objects = istioctl_canary();
+        move_default_tag(&mut objects, "1-28", true);
+        let webapp = docs("webapp-1-27.yaml");
+        let with = |labels: &[(&str, &str)]| cluster_of("1-27", &objects, &[("default", labels)], &webapp);
+
+        let disabled = with(&[("istio-injection", "disabled"), ("istio.io/rev", "1-27")]);
+        // Roll plans nothing there: a restart gives no revision, so the proxy is not out of date.
+        assert!(disabled.mesh.out_of_date_workloads().is_empty());
+        let all = plan_users(&disabled);
+        assert_eq!(
+            all,
+            "1 running or pending pod(s) in namespace default carry proxies injected by 1-27: webapp-fb6f78c4d-7xzq6; namespace default is labelled istio-injection=disabled, so a restart removes their sidecar and `kubectl mesh roll` restarts nothing => kubectl rollout restart deployment/webapp -n default (they run on without a sidecar), or to keep them in the mesh: kubectl mesh relabel --to 1-28 -n default, then kubectl mesh roll -n default"
+        );
+
+        let dangling = plan_users(&with(&[("istio.io/rev", "1-26")]));
+        assert!(
+            dangling.contains(
+                "namespace default: istio.io/rev=1-26 names no revision and no tag, so a restart removes their sidecar"
+            ) && dangling.contains("=> kubectl rollout restart deployment/webapp -n default"),
+            "{dangling}"
+        );
+
+        // Still selected by its namespace: roll frees them once the namespace moves.
+        let selected = plan_users(&with(&[("istio.io/rev", "1-27")]));
+        assert!(
+            selected.contains(
+                "namespace default is labelled istio.io/rev=1-27 => kubectl mesh relabel --from 1-27 --to 1-28 -A"
+            ),
+            "{selected}"
+        );
+        assert!(
+            selected.contains(
+                "webapp-fb6f78c4d-7xzq6 => kubectl mesh roll -n default, once new pods there no longer get 1-27"
+            ),
+            "{selected}"
+        );
+
+        // Moved: roll restarts them.
+        let moved = with(&[("istio.io/rev", "1-28")]);
+        assert_eq!(moved.mesh.out_of_date_workloads().len(), 1);
+        assert!(plan_users(&moved).ends_with("webapp-fb6f78c4d-7xzq6 => kubectl mesh roll -n default"));
+    }
+
+    #[test]
+    fn a_revision_pruned_before_is_done_and_a_name_never_installed_is_unknown() {
+        let cp = canary(&[], "1-28", true, "1-28").mesh.control_plane;
+        let traces = vec![
+            "namespace/batch".to_string(),
+            "pod/report-29123-abcde -n default".to_string(),
+        ];
+        assert_eq!(found("1-26", &cp, &[], &traces).unwrap(), Found::Pruned(traces.clone()));
+        let unknown = found("1-26", &cp, &[], &[]).unwrap_err();
+        assert!(
+            matches!(&unknown, shared::Error::Usage(m) if m.contains("no object is labelled istio.io/rev=1-26 and no pod runs it")),
+            "{unknown}"
+        );
+        assert!(needs_traces("1-26", &cp, &[]));
+        assert!(!needs_traces("1-27", &cp, &[]));
+        assert!(!needs_traces("1-26", &cp, &selected()));
+        // Completed pods keep the revision's name, so they count.
+        let of_1_27 = pods_of("1-27", &canary_pods("1-27"));
+        assert!(
+            of_1_27.contains(&"pod/report-29123-abcde -n default".to_string()),
+            "{of_1_27:?}"
+        );
+        assert!(
+            of_1_27.contains(&"pod/webapp-d688b487-kh22b -n default".to_string()),
+            "{of_1_27:?}"
         );
     }
 }

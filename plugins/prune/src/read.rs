@@ -1,49 +1,56 @@
 //! The list calls prune makes, all through `shared::collect`: the objects the revision's
-//! selector selects, of every kind istioctl deletes, the namespaces, and every pod.
+//! selector selects, of every kind istioctl deletes, the namespaces, every pod and proxy,
+//! and every webhook configuration.
 
+use k8s_openapi::api::admissionregistration::v1::{MutatingWebhookConfiguration, ValidatingWebhookConfiguration};
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Api, DynamicObject, ListParams, TypeMeta};
-use shared::model::{ControlPlane, Mesh};
+use shared::model::{ControlPlane, Mesh, labels};
 use shared::{Connection, Scope, collect};
 
-use crate::plan::{self, LivePod, ResourceKind};
+use crate::plan::{self, Cluster, Item, LivePod, ResourceKind, WebhookConfig};
 
-/// What the plan is made from.
-pub(crate) struct Cluster {
-    pub(crate) mesh: Mesh,
-    pub(crate) selected: Vec<DynamicObject>,
-    pub(crate) pods: Vec<LivePod>,
-}
-
-/// The selected objects, the namespaces and the live pods, read concurrently, around the
-/// control plane read before.
+/// The selected objects, the namespaces, the pods and the webhooks, read concurrently,
+/// around the control plane read before; and when neither knows the revision, what still
+/// carries its name.
 pub(crate) async fn cluster(conn: &Connection, revision: &str, cp: ControlPlane) -> shared::Result<Cluster> {
-    let (selected, namespaces, pods) = tokio::try_join!(
-        selected(conn, revision),
+    let selector = plan::selector(revision);
+    let (selected, namespaces, pods, proxies, webhooks) = tokio::try_join!(
+        selected(conn, &selector),
         collect::read_namespaces(conn, &Scope::All, &cp),
-        live_pods(conn),
+        pods(conn),
+        collect::read_proxies(conn, &Scope::All),
+        webhooks(conn),
     )?;
+    let traces = if plan::needs_traces(revision, &cp, &selected) {
+        let mut t = labelled(conn, revision).await?;
+        t.extend(plan::pods_of(revision, &pods));
+        t
+    } else {
+        vec![]
+    };
     Ok(Cluster {
-        mesh: Mesh::new(cp, namespaces, vec![]),
+        mesh: Mesh::new(cp, namespaces, proxies),
         selected,
-        pods,
+        pods: pods.iter().filter_map(LivePod::from_pod).collect(),
+        webhooks,
+        traces,
     })
 }
 
-/// Everything the revision's label selector selects, of every kind istioctl deletes, in
-/// deletion order.
-async fn selected(conn: &Connection, revision: &str) -> shared::Result<Vec<DynamicObject>> {
+/// Everything a label selector selects, of every kind istioctl deletes, in deletion order.
+async fn selected(conn: &Connection, selector: &str) -> shared::Result<Vec<DynamicObject>> {
     let mut out = vec![];
     for k in plan::kinds() {
-        out.extend(selected_of(conn, revision, k).await?);
+        out.extend(selected_of(conn, selector, k).await?);
     }
     Ok(out)
 }
 
-async fn selected_of(conn: &Connection, revision: &str, k: ResourceKind) -> shared::Result<Vec<DynamicObject>> {
+async fn selected_of(conn: &Connection, selector: &str, k: ResourceKind) -> shared::Result<Vec<DynamicObject>> {
     let ar = k.api_resource();
     let api = Api::<DynamicObject>::all_with(conn.client.clone(), &ar);
-    let params = ListParams::default().labels(&plan::selector(revision));
+    let params = ListParams::default().labels(selector);
     match collect::list_all(conn, &api, params, &ar.plural).await {
         // List items carry no apiVersion and kind; the plan needs the kind.
         Ok(items) => Ok(items
@@ -63,9 +70,37 @@ async fn selected_of(conn: &Connection, revision: &str, k: ResourceKind) -> shar
     }
 }
 
-/// Every running or pending pod in the cluster.
-async fn live_pods(conn: &Connection) -> shared::Result<Vec<LivePod>> {
+/// Every object of those kinds, and every namespace, labelled `istio.io/rev=<revision>`
+/// whatever its component.
+async fn labelled(conn: &Connection, revision: &str) -> shared::Result<Vec<String>> {
+    let selector = format!("{}={revision}", labels::REV);
+    let mut found = selected(conn, &selector).await?;
+    found.extend(selected_of(conn, &selector, plan::NAMESPACE).await?);
+    Ok(found.iter().map(|o| Item::from(o).to_string()).collect())
+}
+
+/// Every pod in the cluster.
+async fn pods(conn: &Connection) -> shared::Result<Vec<Pod>> {
     let api = Api::<Pod>::all(conn.client.clone());
-    let pods = collect::list_all(conn, &api, ListParams::default(), "pods in all namespaces").await?;
-    Ok(pods.iter().filter_map(LivePod::from_pod).collect())
+    collect::list_all(conn, &api, ListParams::default(), "pods in all namespaces").await
+}
+
+/// Every Mutating- and ValidatingWebhookConfiguration: any of them may call the
+/// revision's istiod.
+async fn webhooks(conn: &Connection) -> shared::Result<Vec<WebhookConfig>> {
+    let mutating = Api::<MutatingWebhookConfiguration>::all(conn.client.clone());
+    let validating = Api::<ValidatingWebhookConfiguration>::all(conn.client.clone());
+    let (m, v) = tokio::try_join!(
+        collect::list_all(conn, &mutating, ListParams::default(), "mutatingwebhookconfigurations"),
+        collect::list_all(
+            conn,
+            &validating,
+            ListParams::default(),
+            "validatingwebhookconfigurations"
+        ),
+    )?;
+    Ok(m.iter()
+        .map(WebhookConfig::mutating)
+        .chain(v.iter().map(WebhookConfig::validating))
+        .collect())
 }

@@ -25,6 +25,9 @@ enum Status {
     Partial,
     /// Nothing of the revision is left.
     NothingToDo,
+    /// Nothing of the revision's control plane is left and its selector selects nothing: a
+    /// previous prune finished.
+    AlreadyPruned,
 }
 
 /// The document's own fields, after the envelope's `schemaVersion`, `kind` and `dryRun`.
@@ -35,6 +38,9 @@ struct Body<'a> {
     plan: &'a Plan,
     #[serde(skip_serializing_if = "<[_]>::is_empty")]
     results: &'a [Deletion],
+    /// With `alreadyPruned`: what still carries the revision's name.
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    traces: &'a [String],
 }
 
 /// How to print, chosen once from the flags.
@@ -56,7 +62,13 @@ impl Report {
     }
 
     fn document(&self, status: Status, plan: &Plan, results: &[Deletion]) -> shared::Result<()> {
-        Envelope::with_dry_run(KIND, self.dry_run, Body { status, plan, results }).print(self.format)
+        let body = Body {
+            status,
+            plan,
+            results,
+            traces: &[],
+        };
+        Envelope::with_dry_run(KIND, self.dry_run, body).print(self.format)
     }
 
     /// The revision is in use: the plan, and the error that names every user and the
@@ -85,6 +97,27 @@ impl Report {
         } else {
             print!("{}", render_plan(plan, self.paint));
             println!("Nothing of revision {} is left to delete.", plan.revision);
+        }
+        Ok(shared::exit::OK)
+    }
+
+    /// A previous prune finished: nothing to delete, and what still carries the name.
+    pub(crate) fn already_pruned(&self, revision: &str, traces: &[String]) -> shared::Result<u8> {
+        if self.machine {
+            let plan = Plan {
+                revision: revision.to_string(),
+                selector: crate::plan::selector(revision),
+                ..Plan::default()
+            };
+            let body = Body {
+                status: Status::AlreadyPruned,
+                plan: &plan,
+                results: &[],
+                traces,
+            };
+            Envelope::with_dry_run(KIND, self.dry_run, body).print(self.format)?;
+        } else {
+            print!("{}", already_pruned(revision, traces));
         }
         Ok(shared::exit::OK)
     }
@@ -152,6 +185,24 @@ fn summary(plan: &Plan, failed: usize, dry_run: DryRun) -> String {
     }
 }
 
+/// At most this many traces are listed on the terminal (all of them in the document).
+const TRACES_SHOWN: usize = 10;
+
+fn already_pruned(revision: &str, traces: &[String]) -> String {
+    let mut out = format!(
+        "Revision {revision} is already pruned: it has no control plane and nothing is labelled {}.\n",
+        crate::plan::selector(revision)
+    );
+    out.push_str("Still carrying its name (prune deletes none of these):\n");
+    for t in traces.iter().take(TRACES_SHOWN) {
+        out.push_str(&format!("  {t}\n"));
+    }
+    if traces.len() > TRACES_SHOWN {
+        out.push_str(&format!("  ... and {} more\n", traces.len() - TRACES_SHOWN));
+    }
+    out
+}
+
 /// The plan as a table: what is deleted, what is kept and why.
 fn render_plan(plan: &Plan, paint: Paint) -> String {
     let mut t = shared::output::table(&["action", "kind", "namespace", "name", "reason"]);
@@ -214,6 +265,7 @@ mod tests {
             status: Status::NothingToDo,
             plan: &plan,
             results: &[],
+            traces: &[],
         };
         let doc = serde_json::to_value(Envelope::with_dry_run(KIND, DryRun::Client, planned)).unwrap();
         assert_eq!(doc["kind"], "MeshPrune");
@@ -230,6 +282,7 @@ mod tests {
             status: Status::Deleted,
             plan: &plan,
             results: &results,
+            traces: &[],
         };
         let doc = serde_json::to_value(Envelope::with_dry_run(KIND, DryRun::Server, done)).unwrap();
         assert_eq!(doc["dryRun"], "server");
@@ -259,5 +312,18 @@ mod tests {
             text.contains("delete   Deployment   istio-system   istiod-1-27"),
             "{text}"
         );
+    }
+
+    #[test]
+    fn an_already_pruned_revision_lists_what_still_carries_its_name() {
+        let traces: Vec<String> = (0..12).map(|i| format!("pod/report-{i} -n default")).collect();
+        let text = already_pruned("1-27", &traces);
+        assert!(
+            text.starts_with("Revision 1-27 is already pruned: it has no control plane"),
+            "{text}"
+        );
+        assert!(text.contains("  pod/report-9 -n default\n"), "{text}");
+        assert!(!text.contains("report-10"), "{text}");
+        assert!(text.ends_with("  ... and 2 more\n"), "{text}");
     }
 }
