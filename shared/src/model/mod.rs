@@ -6,6 +6,7 @@ pub mod labels;
 pub mod mesh;
 pub mod namespace;
 pub mod proxy;
+pub mod selector;
 
 pub use controlplane::{ControlPlane, InjectorConfig, Istiod, Revision, Tag, Target};
 pub use image::ImageRef;
