@@ -157,12 +157,13 @@ async fn read_replicaset_owners(conn: &Connection, scope: &Scope) -> Result<Repl
     Ok(owners)
 }
 
-/// Every injected pod in scope, read in pages of [`PAGE_SIZE`].
+/// Every data-plane pod in scope (injected sidecars, gateways, waypoints, ztunnel,
+/// istio-cni), read in pages of [`PAGE_SIZE`].
 ///
 /// The next page is requested as soon as the continue token of the current one is known
 /// (it comes first in the response) while one blocking thread decodes the pages already
 /// received, so the API server's encoding and our decoding overlap. Only the fields a
-/// proxy needs are decoded (no managedFields, no volumes), and only injected pods are kept.
+/// proxy needs are decoded (no managedFields, no volumes), and only data-plane pods are kept.
 pub async fn read_proxies(conn: &Connection, scope: &Scope) -> Result<Vec<Proxy>> {
     let (pages_tx, mut pages_rx) = tokio::sync::mpsc::channel::<String>(1);
     let decoder = tokio::task::spawn_blocking(move || -> Result<Vec<Pod>> {
@@ -225,7 +226,7 @@ mod slim {
     use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ListMeta, ObjectMeta, OwnerReference};
     use serde::Deserialize;
 
-    use crate::model::labels::PROXY_CONTAINER;
+    use crate::model::proxy::is_data_plane_container;
 
     #[derive(Deserialize)]
     pub(super) struct ListHead {
@@ -261,6 +262,8 @@ mod slim {
         #[serde(default)]
         containers: Vec<Container>,
         init_containers: Option<Vec<Container>>,
+        /// hostNetwork pods are never injected.
+        host_network: Option<bool>,
     }
 
     #[derive(Deserialize)]
@@ -268,6 +271,8 @@ mod slim {
         name: String,
         image: Option<String>,
         env: Option<Vec<core::EnvVar>>,
+        /// `proxy sidecar|router|waypoint|ztunnel`: what the proxy is.
+        args: Option<Vec<String>>,
     }
 
     #[derive(Deserialize)]
@@ -281,7 +286,7 @@ mod slim {
                 s.containers
                     .iter()
                     .chain(s.init_containers.iter().flatten())
-                    .any(|c| c.name == PROXY_CONTAINER)
+                    .any(|c| is_data_plane_container(&c.name))
             })
         }
 
@@ -291,6 +296,7 @@ mod slim {
                 name: c.name,
                 image: c.image,
                 env: c.env,
+                args: c.args,
                 ..Default::default()
             };
             core::Pod {
@@ -305,6 +311,7 @@ mod slim {
                 spec: self.spec.map(|s| core::PodSpec {
                     containers: s.containers.into_iter().map(container).collect(),
                     init_containers: s.init_containers.map(|list| list.into_iter().map(container).collect()),
+                    host_network: s.host_network,
                     ..Default::default()
                 }),
                 status: self.status.map(|s| core::PodStatus {

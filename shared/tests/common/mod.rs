@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use k8s_openapi::api::admissionregistration::v1::MutatingWebhookConfiguration;
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
-use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Pod};
+use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Pod, Service};
 use shared::model::proxy::replicaset_owner;
 use shared::model::{ControlPlane, Mesh, NamespaceBinding, Proxy, ReplicaSetOwners};
 
@@ -18,6 +18,8 @@ pub const CANARY: &[&str] = &[
 ];
 /// The in-place cluster: one unrevisioned istiod upgraded from 1.27.4 to 1.28.3.
 pub const INPLACE: &[&str] = &["inplace.yaml"];
+/// An unrevisioned 1.27.4 install whose `default` tag was moved to revision 1-28.
+pub const DEFAULT_TAG_MOVED: &[&str] = &["default-tag-moved.yaml"];
 
 /// Every object of some fixture files, sorted by kind.
 #[derive(Debug, Default, Clone)]
@@ -28,6 +30,8 @@ pub struct Objects {
     pub namespaces: Vec<Namespace>,
     pub pods: Vec<Pod>,
     pub replicasets: Vec<ReplicaSet>,
+    /// Tag Services (`istiod-revision-tag-<tag>`).
+    pub services: Vec<Service>,
 }
 
 /// `shared/tests/fixtures`, found from whichever workspace crate runs the test.
@@ -59,6 +63,7 @@ pub fn load(files: &[&str]) -> Objects {
                 "Namespace" => out.namespaces.push(typed(doc, &what)),
                 "Pod" => out.pods.push(typed(doc, &what)),
                 "ReplicaSet" => out.replicasets.push(typed(doc, &what)),
+                "Service" => out.services.push(typed(doc, &what)),
                 _ => panic!("{what}: no test reads this kind"),
             }
         }
@@ -72,7 +77,7 @@ fn typed<T: serde::de::DeserializeOwned>(doc: serde_json::Value, what: &str) -> 
 
 impl Objects {
     pub fn control_plane(&self) -> ControlPlane {
-        ControlPlane::from_objects(&self.deployments, &self.configmaps, &self.webhooks)
+        ControlPlane::from_objects_and_services(&self.deployments, &self.configmaps, &self.webhooks, &self.services)
     }
 
     /// ReplicaSet → owner, as `collect::read_replicaset_owners` builds it.
