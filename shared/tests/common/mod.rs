@@ -20,6 +20,8 @@ pub const CANARY: &[&str] = &[
 pub const INPLACE: &[&str] = &["inplace.yaml"];
 /// An unrevisioned 1.27.4 install whose `default` tag was moved to revision 1-28.
 pub const DEFAULT_TAG_MOVED: &[&str] = &["default-tag-moved.yaml"];
+/// The canary control plane with pods that opted out of injection.
+pub const OPT_OUTS: &[&str] = &["canary-control-plane.yaml", "opt-outs.yaml"];
 
 /// Every object of some fixture files, sorted by kind.
 #[derive(Debug, Default, Clone)]
