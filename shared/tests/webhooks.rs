@@ -5,7 +5,8 @@
 #[allow(unreachable_pub)] // helpers shared by test files; each file uses some
 mod common;
 
-use common::{DEFAULT_TAG_MOVED, Objects, load};
+use common::{DEFAULT_TAG_MOVED, Objects, TAG_SERVICES, load};
+use shared::model::ControlPlane;
 use shared::model::{Injection, InjectorWebhook, OutOfDateReason, Target};
 
 fn revision(name: &str, tag: Option<&str>, by: &str) -> Injection {
@@ -203,4 +204,63 @@ fn an_injector_left_active_beside_the_moved_tag_conflicts_and_the_last_one_calle
                 .starts_with("namespace shop: the webhooks of revisions 1-28, default all inject")),
         "{warnings:#?}"
     );
+}
+
+// ---------------------------------------------------------------- tags as `istioctl tag list` shows them
+
+#[test]
+fn tags_are_listed_as_istioctl_tag_list_prints_them_tag_services_included() {
+    let objects = load(TAG_SERVICES);
+    let mesh = objects.mesh();
+    let cp = &mesh.control_plane;
+    assert_eq!(cp.tags.keys().collect::<Vec<_>>(), ["default", "prod", "stable"]);
+    let stable = &cp.tags["stable"];
+    assert_eq!(stable.revision, "1-27");
+    assert_eq!(stable.webhook, "", "a tag that exists only as a Service");
+    assert_eq!(stable.service.as_deref(), Some("istiod-revision-tag-stable"));
+    assert_eq!(cp.tags["prod"].webhook, "istio-revision-tag-prod");
+    assert_eq!(cp.tags["prod"].service.as_deref(), Some("istiod-revision-tag-prod"));
+    assert_eq!(cp.tags["default"].service, None);
+    assert_eq!(cp.revisions["1-27"].tags, ["default", "stable"]);
+
+    // TAG REVISION NAMESPACES, sorted by revision then tag; the namespaces are those
+    // labelled istio.io/rev=<tag> (not legacy and web, which the default tag serves
+    // through istio-injection=enabled).
+    let rows: Vec<_> = mesh
+        .tag_list()
+        .into_iter()
+        .map(|t| (t.tag, t.revision, t.namespaces))
+        .collect();
+    let row = |t: &str, r: &str, ns: &[&str]| {
+        (
+            t.to_string(),
+            r.to_string(),
+            ns.iter().map(ToString::to_string).collect(),
+        )
+    };
+    assert_eq!(
+        rows,
+        [
+            row("default", "1-27", &["fleet"]),
+            row("stable", "1-27", &["analytics"]),
+            row("prod", "1-28", &["payments"]),
+        ]
+    );
+    // No webhook serves a Service-only tag; istiod's gateway controller does count it.
+    match &mesh.namespaces["analytics"].injection {
+        Injection::Broken { reason } => assert!(reason.contains("exists only as a Service"), "{reason}"),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(cp.gateway_controllers(Some("stable")), ["1-27"]);
+    assert_eq!(
+        cp.resolve("stable"),
+        Target::Tag {
+            tag: "stable",
+            revision: "1-27"
+        }
+    );
+
+    // Without Services, as before.
+    let plain = ControlPlane::from_objects(&objects.deployments, &objects.configmaps, &objects.webhooks);
+    assert_eq!(plain.tags.keys().collect::<Vec<_>>(), ["default", "prod"]);
 }

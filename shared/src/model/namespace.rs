@@ -157,13 +157,24 @@ fn effective(ns: &Labels, cp: &ControlPlane) -> (Injection, Vec<String>) {
         (Some(other), _) => {
             format!("istio-injection={other} matches no injector (only enabled and disabled mean anything)")
         }
-        (None, Some(name)) => match cp.resolve_by_name(name) {
-            Target::Unknown => format!("istio.io/rev={name} names no revision and no tag"),
-            _ => format!(
-                "istio.io/rev={name}: no injector webhook matches it (the MutatingWebhookConfiguration of {name} is missing or deactivated)"
-            ),
-        },
+        (None, Some(name)) => unmatched_rev(name, cp),
         (None, None) => return (Injection::NotLabeled, vec![]),
     };
     (Injection::Broken { reason }, vec![])
+}
+
+/// Why no webhook matches `istio.io/rev=<name>`.
+fn unmatched_rev(name: &str, cp: &ControlPlane) -> String {
+    match cp.resolve_by_name(name) {
+        Target::Unknown => format!("istio.io/rev={name} names no revision and no tag"),
+        Target::Revision(r) if cp.revisions.get(r).is_some_and(|r| r.deactivated) => {
+            format!("istio.io/rev={name}: the webhooks of revision {name} are deactivated (istioctl tag set default)")
+        }
+        Target::Tag { tag, .. } if cp.tags.get(tag).is_some_and(|t| t.webhook.is_empty()) => {
+            format!("istio.io/rev={name}: tag {name} exists only as a Service, no injector webhook serves it")
+        }
+        _ => {
+            format!("istio.io/rev={name}: no injector webhook matches it (its MutatingWebhookConfiguration is missing)")
+        }
+    }
 }

@@ -22,6 +22,15 @@ pub const INPLACE: &[&str] = &["inplace.yaml"];
 pub const DEFAULT_TAG_MOVED: &[&str] = &["default-tag-moved.yaml"];
 /// The canary control plane with pods that opted out of injection.
 pub const OPT_OUTS: &[&str] = &["canary-control-plane.yaml", "opt-outs.yaml"];
+/// The canary control plane with ztunnel, istio-cni, a waypoint and Gateway API gateways.
+pub const AMBIENT: &[&str] = &["canary-control-plane.yaml", "ambient-and-gateways.yaml"];
+/// The canary cluster with its tag Services, one tag existing only as a Service.
+pub const TAG_SERVICES: &[&str] = &[
+    "canary-control-plane.yaml",
+    "canary-namespaces.yaml",
+    "canary-pods.yaml",
+    "tag-services.yaml",
+];
 
 /// Every object of some fixture files, sorted by kind.
 #[derive(Debug, Default, Clone)]
