@@ -350,3 +350,59 @@ where
         Scope::Namespaces(names) => names.iter().map(|n| Api::namespaced(conn.client.clone(), n)).collect(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use k8s_openapi::api::core::v1::Pod;
+
+    use super::slim;
+    use crate::model::{Proxy, ProxyKind, ReplicaSetOwners};
+
+    /// Pods as one page of a pod list, through the slim decoding.
+    fn decode(items: &[serde_json::Value]) -> Vec<Pod> {
+        let page = serde_json::json!({"kind": "PodList", "metadata": {}, "items": items}).to_string();
+        let list: slim::PodList = serde_json::from_str(&page).unwrap();
+        list.items
+            .into_iter()
+            .filter(slim::Pod::has_proxy)
+            .map(slim::Pod::into_pod)
+            .collect()
+    }
+
+    fn fixture_pods(file: &str) -> Vec<serde_json::Value> {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures")
+            .join(file);
+        let text = std::fs::read_to_string(path).unwrap();
+        let docs: Vec<serde_json::Value> = serde_saphyr::from_multiple(&text).unwrap();
+        docs.into_iter().filter(|d| d["kind"] == "Pod").collect()
+    }
+
+    #[test]
+    fn slim_pods_keep_what_tells_a_proxy_apart() {
+        let pods = decode(&fixture_pods("ambient-and-gateways.yaml"));
+        let pod = |name: &str| pods.iter().find(|p| p.metadata.name.as_deref() == Some(name));
+        // `proxy waypoint|router|ztunnel`: the args say what the proxy is.
+        let waypoint = pod("waypoint-6d9f8c7b5-z2x4c").unwrap();
+        let args = waypoint.spec.as_ref().unwrap().containers[0].args.clone().unwrap();
+        assert_eq!(args[..2], ["proxy", "waypoint"]);
+        let kind = |name: &str| Proxy::from_pod(pod(name)?, &ReplicaSetOwners::new()).map(|p| p.kind);
+        assert_eq!(kind("waypoint-6d9f8c7b5-z2x4c"), Some(ProxyKind::Waypoint));
+        assert_eq!(kind("ztunnel-8kq2x"), Some(ProxyKind::Ztunnel));
+        assert_eq!(kind("public-istio-5f6a7b8c9-n3m2l"), Some(ProxyKind::Gateway));
+        // istio-cni has no istio-proxy container and is kept all the same.
+        assert_eq!(kind("istio-cni-node-5xw9r"), Some(ProxyKind::Cni));
+        assert!(pod("productpage-v1-54bb874995-g8h9j").is_none(), "no proxy: dropped");
+
+        // hostNetwork is kept: such pods are never injected.
+        let mut host = fixture_pods("opt-outs.yaml")
+            .into_iter()
+            .find(|p| p["metadata"]["name"] == "mailer-6e5d4c3b2-r5e4w")
+            .unwrap();
+        host["spec"]["hostNetwork"] = true.into();
+        let decoded = decode(&[host]);
+        assert_eq!(decoded[0].spec.as_ref().unwrap().host_network, Some(true));
+        let p = Proxy::from_pod(&decoded[0], &ReplicaSetOwners::new()).unwrap();
+        assert!(p.host_network);
+    }
+}

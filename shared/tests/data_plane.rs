@@ -4,9 +4,11 @@
 #[allow(unreachable_pub)] // helpers shared by test files; each file uses some
 mod common;
 
-use common::{OPT_OUTS, Objects, load};
+use common::{AMBIENT, OPT_OUTS, Objects, load};
 use shared::model::mesh::expected_revision;
-use shared::model::{Expectation, NoSidecar, OutOfDateReason, Proxy, ProxyState};
+use shared::model::{
+    Ambient, Expectation, Injection, NoSidecar, OutOfDateReason, PodRevision, Proxy, ProxyKind, ProxyState, Workload,
+};
 
 fn state<'a>(mesh: &'a shared::model::Mesh, pod: &str) -> &'a ProxyState {
     mesh.proxies
@@ -109,5 +111,176 @@ fn the_verdict_says_why_a_restart_gives_no_sidecar() {
     assert_eq!(
         expected_revision(&plain, ns, &mesh.control_plane).as_deref(),
         Some("1-28")
+    );
+}
+
+// ---------------------------------------------------------------- ztunnel and istio-cni
+
+#[test]
+fn ztunnel_and_istio_cni_are_node_agents_never_sidecars_and_never_restarted() {
+    let objects = load(AMBIENT);
+    let mesh = objects.mesh();
+    for pod in ["ztunnel-8kq2x", "ztunnel-c7m4p"] {
+        let z = state(&mesh, pod);
+        assert_eq!(z.proxy.kind, ProxyKind::Ztunnel, "{pod}");
+        assert!(!z.proxy.gateway);
+        assert_eq!(z.proxy.image, "docker.io/istio/ztunnel:1.28.2");
+        assert_eq!(z.proxy.version.as_deref(), Some("1.28.2"));
+        assert_eq!(z.proxy.revision.as_deref(), Some("1-28"));
+        assert_eq!(
+            z.proxy.workload,
+            Workload {
+                kind: "DaemonSet".into(),
+                name: "ztunnel".into()
+            }
+        );
+        // Older than istiod-1-28 (1.28.3), but ztunnel is upgraded by its own chart.
+        assert!(z.out_of_date.is_empty(), "{:?}", z.out_of_date);
+        assert_eq!(z.expected, Expectation::Installed);
+    }
+    let cni = state(&mesh, "istio-cni-node-5xw9r");
+    assert_eq!(cni.proxy.kind, ProxyKind::Cni);
+    assert_eq!(cni.proxy.version.as_deref(), Some("1.28.3"));
+    assert_eq!(cni.proxy.workload.to_string(), "daemonset/istio-cni-node");
+    assert!(!cni.is_out_of_date());
+    // An ambient application pod has no proxy of its own.
+    assert!(mesh.proxies.iter().all(|p| !p.proxy.pod.starts_with("productpage")));
+
+    assert!(
+        mesh.out_of_date_workloads()
+            .iter()
+            .all(|w| !["ztunnel", "istio-cni-node"].contains(&w.workload.name.as_str()))
+    );
+    // The revision's proxies are its sidecars, gateways and waypoints; node agents apart.
+    assert_eq!(
+        mesh.versions_of("1-28").into_iter().collect::<Vec<_>>(),
+        [("1.28.3".to_string(), 3)]
+    );
+    let ztunnels = mesh.components(ProxyKind::Ztunnel);
+    assert_eq!(ztunnels.len(), 1);
+    assert_eq!(ztunnels[0].pods, 2);
+    assert_eq!(
+        ztunnels[0].versions.iter().collect::<Vec<_>>(),
+        [(&"1.28.2".to_string(), &2)]
+    );
+    assert_eq!(ztunnels[0].revisions.iter().collect::<Vec<_>>(), ["1-28"]);
+    assert_eq!(mesh.components(ProxyKind::Cni)[0].workload.name, "istio-cni-node");
+}
+
+// ---------------------------------------------------------------- Gateway API gateways and waypoints
+
+#[test]
+fn gateway_api_gateways_and_waypoints_follow_their_gateway_not_the_namespace() {
+    let objects = load(AMBIENT);
+    let mesh = objects.mesh();
+    // storefront is labelled istio.io/rev=1-27; its Gateway says prod (1-28), and 1-28 rendered it.
+    let gw = state(&mesh, "storefront-gateway-istio-7b8c9d6f5-h6j7k");
+    assert_eq!(gw.proxy.kind, ProxyKind::Gateway);
+    assert!(gw.proxy.gateway && !gw.proxy.injected);
+    assert_eq!(gw.proxy.gateway_name.as_deref(), Some("storefront-gateway"));
+    assert_eq!(gw.proxy.revision.as_deref(), Some("1-28"));
+    assert_eq!(gw.expected_revision.as_deref(), Some("1-28"));
+    assert_eq!(
+        gw.expected,
+        Expectation::Rendered {
+            revision: "1-28".into()
+        }
+    );
+    assert!(gw.out_of_date.is_empty(), "{:?}", gw.out_of_date);
+
+    let wp = state(&mesh, "waypoint-6d9f8c7b5-z2x4c");
+    assert_eq!(wp.proxy.kind, ProxyKind::Waypoint);
+    assert!(wp.proxy.gateway && wp.proxy.rendered_by_istiod());
+    assert_eq!(wp.expected_revision.as_deref(), Some("1-28"));
+    assert!(!wp.is_out_of_date());
+
+    // An unlabelled Gateway in an unlabelled namespace belongs to the `default` tag's revision.
+    let public = state(&mesh, "public-istio-5f6a7b8c9-n3m2l");
+    assert_eq!(public.expected_revision.as_deref(), Some("1-27"));
+    assert!(!public.is_out_of_date());
+
+    // The one rule for a pod's revision reads the rendered istio.io/rev annotation.
+    assert_eq!(
+        objects
+            .pod("storefront", "storefront-gateway-istio-7b8c9d6f5-h6j7k")
+            .istio_revision()
+            .as_deref(),
+        Some("1-28")
+    );
+}
+
+#[test]
+fn a_gateway_whose_revision_moved_waits_for_istiod_not_for_a_restart() {
+    let mut objects = load(AMBIENT);
+    // `istioctl tag set default --revision 1-28 --overwrite`.
+    for w in &mut objects.webhooks {
+        if w.metadata.name.as_deref() == Some("istio-revision-tag-default") {
+            let labels = w.metadata.labels.as_mut().unwrap();
+            labels.insert("istio.io/rev".into(), "1-28".into());
+        }
+    }
+    let mesh = objects.mesh();
+    let public = state(&mesh, "public-istio-5f6a7b8c9-n3m2l");
+    assert_eq!(public.expected_revision.as_deref(), Some("1-28"));
+    assert_eq!(
+        public.out_of_date,
+        [OutOfDateReason::Revision {
+            injected: Some("1-27".into()),
+            expected: "1-28".into()
+        }]
+    );
+    // istiod-1-28 re-renders its Deployment; restarting it would bring back 1-27's pods.
+    assert!(!public.restart_fixes());
+    assert!(
+        mesh.out_of_date_workloads()
+            .iter()
+            .all(|w| w.workload.name != "public-istio")
+    );
+}
+
+// ---------------------------------------------------------------- ambient namespaces
+
+#[test]
+fn ambient_namespaces_are_served_by_the_ztunnel_revision_and_waypoints_by_theirs() {
+    let mesh = load(AMBIENT).mesh();
+    let bookinfo = &mesh.namespaces["bookinfo"];
+    assert_eq!(bookinfo.dataplane_mode.as_deref(), Some("ambient"));
+    assert_eq!(
+        bookinfo.ambient,
+        Some(Ambient {
+            revision: Some("1-28".into())
+        })
+    );
+    assert_eq!(bookinfo.injection, Injection::NotLabeled);
+    assert_eq!(
+        mesh.ambient_namespaces()
+            .iter()
+            .map(|n| n.name.as_str())
+            .collect::<Vec<_>>(),
+        ["bookinfo", "mixed"]
+    );
+    assert_eq!(mesh.namespaces["shop"].ambient, None);
+
+    let waypoints = mesh.components(ProxyKind::Waypoint);
+    assert_eq!(waypoints.len(), 1);
+    let w = &waypoints[0];
+    assert_eq!(
+        (w.namespace.as_str(), w.workload.to_string()),
+        ("bookinfo", "deployment/waypoint".into())
+    );
+    assert_eq!(w.gateway_name.as_deref(), Some("waypoint"));
+    assert_eq!(w.revisions.iter().collect::<Vec<_>>(), ["1-28"]);
+    assert_eq!(w.expected_revision.as_deref(), Some("1-28"));
+
+    // istio.io/dataplane-mode beside a sidecar label is IST0123 too.
+    let warnings = mesh.warnings();
+    let both: Vec<_> = warnings.iter().filter(|w| w.code == "BothLabels").collect();
+    assert_eq!(both.len(), 1, "{warnings:#?}");
+    assert!(
+        both[0]
+            .message
+            .starts_with("namespace mixed has istio.io/rev=1-27 and istio.io/dataplane-mode=ambient"),
+        "{}",
+        both[0].message
     );
 }
