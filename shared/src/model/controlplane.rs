@@ -575,3 +575,63 @@ fn istiod(d: &Deployment) -> Istiod {
 pub(crate) fn label<'a>(map: &'a Option<BTreeMap<String, String>>, key: &str) -> Option<&'a str> {
     map.as_ref().and_then(|m| m.get(key)).map(String::as_str)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn injector(hub: &str, tag: &str, image: Option<&str>, variant: Option<&str>) -> InjectorConfig {
+        InjectorConfig {
+            namespace: "istio-system".into(),
+            configmap: "istio-sidecar-injector".into(),
+            hub: Some(hub.into()),
+            tag: Some(tag.into()),
+            proxy_image: image.map(String::from),
+            variant: variant.map(String::from),
+            policy: None,
+        }
+    }
+
+    #[test]
+    fn injected_image_as_proxy_image_builds_it() {
+        let image = |i: InjectorConfig| i.injected_image().unwrap();
+        assert_eq!(
+            image(injector("docker.io/istio", "1.28.3", Some("proxyv2"), Some(""))),
+            "docker.io/istio/proxyv2:1.28.3"
+        );
+        assert_eq!(
+            image(injector("docker.io/istio", "1.28.3", None, None)),
+            "docker.io/istio/proxyv2:1.28.3",
+            "global.proxy.image defaults to proxyv2"
+        );
+        assert_eq!(
+            image(injector(
+                "gcr.io/istio-release",
+                "1.28.3",
+                Some("proxyv2"),
+                Some("distroless")
+            )),
+            "gcr.io/istio-release/proxyv2:1.28.3-distroless"
+        );
+        // A variant already in the tag is replaced; `default` means none (updateImageTypeIfPresent).
+        assert_eq!(
+            image(injector("h", "1.28.3-debug", None, Some("distroless"))),
+            "h/proxyv2:1.28.3-distroless"
+        );
+        assert_eq!(
+            image(injector("h", "1.28.3-debug", None, Some("default"))),
+            "h/proxyv2:1.28.3"
+        );
+        // With a `/`, global.proxy.image is the whole image (files/injection-template.yaml).
+        assert_eq!(
+            image(injector(
+                "docker.io/istio",
+                "1.28.3",
+                Some("registry.example/fips/proxy:1.28.3-fips"),
+                None
+            )),
+            "registry.example/fips/proxy:1.28.3-fips"
+        );
+        assert_eq!(injector("", "1.28.3", None, None).injected_image(), None);
+    }
+}

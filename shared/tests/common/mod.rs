@@ -24,6 +24,8 @@ pub const DEFAULT_TAG_MOVED: &[&str] = &["default-tag-moved.yaml"];
 pub const OPT_OUTS: &[&str] = &["canary-control-plane.yaml", "opt-outs.yaml"];
 /// The canary control plane with ztunnel, istio-cni, a waypoint and Gateway API gateways.
 pub const AMBIENT: &[&str] = &["canary-control-plane.yaml", "ambient-and-gateways.yaml"];
+/// Revision 1-28 installed with Helm from a mirror, istiod on its own patch build.
+pub const INJECTOR_IMAGE: &[&str] = &["injector-image.yaml"];
 /// The canary cluster with its tag Services, one tag existing only as a Service.
 pub const TAG_SERVICES: &[&str] = &[
     "canary-control-plane.yaml",
