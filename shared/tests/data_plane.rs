@@ -4,10 +4,11 @@
 #[allow(unreachable_pub)] // helpers shared by test files; each file uses some
 mod common;
 
-use common::{AMBIENT, OPT_OUTS, Objects, load};
+use common::{AMBIENT, CANARY, OPT_OUTS, Objects, load};
 use shared::model::mesh::expected_revision;
 use shared::model::{
     Ambient, Expectation, Injection, NoSidecar, OutOfDateReason, PodRevision, Proxy, ProxyKind, ProxyState, Workload,
+    pod_revision,
 };
 
 fn state<'a>(mesh: &'a shared::model::Mesh, pod: &str) -> &'a ProxyState {
@@ -282,5 +283,62 @@ fn ambient_namespaces_are_served_by_the_ztunnel_revision_and_waypoints_by_theirs
             .starts_with("namespace mixed has istio.io/rev=1-27 and istio.io/dataplane-mode=ambient"),
         "{}",
         both[0].message
+    );
+}
+
+// ---------------------------------------------------------------- the revision of a pod
+
+#[test]
+fn one_rule_gives_the_revision_of_every_kind_of_pod() {
+    let ambient = load(AMBIENT);
+    let canary = load(CANARY);
+    // 1. The injector's status annotation.
+    assert_eq!(
+        pod_revision(canary.pod("default", "api-gateway-64d5b6b4cb-sh4ws")).as_deref(),
+        Some("1-27")
+    );
+    // 2. The istio.io/rev annotation istiod renders into Gateway API gateways and waypoints.
+    for (ns, pod) in [
+        ("bookinfo", "waypoint-6d9f8c7b5-z2x4c"),
+        ("gateways", "public-istio-5f6a7b8c9-n3m2l"),
+    ] {
+        let p = ambient.pod(ns, pod);
+        assert!(
+            p.metadata
+                .annotations
+                .as_ref()
+                .unwrap()
+                .get("sidecar.istio.io/status")
+                .is_none()
+        );
+        assert_eq!(p.istio_revision(), pod_revision(p));
+    }
+    assert_eq!(
+        ambient
+            .pod("gateways", "public-istio-5f6a7b8c9-n3m2l")
+            .istio_revision()
+            .as_deref(),
+        Some("1-27")
+    );
+    // 3. The istiod the proxy talks to: ztunnel's CA_ADDRESS once its annotation is gone.
+    let mut z = ambient.pod("istio-system", "ztunnel-8kq2x").clone();
+    z.metadata.annotations.as_mut().unwrap().remove("istio.io/rev");
+    assert_eq!(z.istio_revision().as_deref(), Some("1-28"));
+    // 4. A control-plane pod's own label.
+    assert_eq!(
+        canary
+            .pod("istio-system", "istiod-1-27-67b7b86877-qg4mr")
+            .istio_revision()
+            .as_deref(),
+        Some("1-27")
+    );
+    // An application's istio.io/rev label asks for injection; it says nothing it runs.
+    let mut asks = canary.pod("default", "redis-7d8f9c6b5-q2w4e").clone();
+    let labels = asks.metadata.labels.get_or_insert_with(Default::default);
+    labels.insert("istio.io/rev".into(), "1-27".into());
+    assert_eq!(asks.istio_revision(), None);
+    assert_eq!(
+        ambient.pod("istio-system", "istio-cni-node-5xw9r").istio_revision(),
+        None
     );
 }
