@@ -1,4 +1,5 @@
-//! The label and annotation keys Istio and kubectl write (istio-facts.md §1–§4).
+//! The label and annotation keys Istio and kubectl write (istio.io/api label and annotation
+//! registries, as used by pkg/kube/inject and the istio-discovery chart).
 
 pub const REV: &str = "istio.io/rev";
 pub const TAG: &str = "istio.io/tag";
