@@ -25,8 +25,6 @@ pub const GATEWAY_NAME: &str = "gateway.networking.k8s.io/gateway-name";
 pub const LEGACY_GATEWAY_NAME: &str = "istio.io/gateway-name";
 /// Which istiod controller rendered a Gateway API Deployment.
 pub const GATEWAY_MANAGED: &str = "gateway.istio.io/managed";
-/// `sidecar.istio.io/proxyImageType`: a pod's own image variant.
-pub const PROXY_IMAGE_TYPE: &str = "sidecar.istio.io/proxyImageType";
 /// The revision name an unrevisioned install writes.
 pub const DEFAULT_REVISION: &str = "default";
 /// The tag whose webhook also serves `istio-injection=enabled`.
