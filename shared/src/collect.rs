@@ -157,12 +157,13 @@ async fn read_replicaset_owners(conn: &Connection, scope: &Scope) -> Result<Repl
     Ok(owners)
 }
 
-/// Every injected pod in scope, read in pages of [`PAGE_SIZE`].
+/// Every data-plane pod in scope (injected sidecars, gateways, waypoints, ztunnel,
+/// istio-cni), read in pages of [`PAGE_SIZE`].
 ///
 /// The next page is requested as soon as the continue token of the current one is known
 /// (it comes first in the response) while one blocking thread decodes the pages already
 /// received, so the API server's encoding and our decoding overlap. Only the fields a
-/// proxy needs are decoded (no managedFields, no volumes), and only injected pods are kept.
+/// proxy needs are decoded (no managedFields, no volumes), and only data-plane pods are kept.
 pub async fn read_proxies(conn: &Connection, scope: &Scope) -> Result<Vec<Proxy>> {
     let (pages_tx, mut pages_rx) = tokio::sync::mpsc::channel::<String>(1);
     let decoder = tokio::task::spawn_blocking(move || -> Result<Vec<Pod>> {
@@ -225,7 +226,7 @@ mod slim {
     use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ListMeta, ObjectMeta, OwnerReference};
     use serde::Deserialize;
 
-    use crate::model::labels::PROXY_CONTAINER;
+    use crate::model::proxy::is_data_plane_container;
 
     #[derive(Deserialize)]
     pub(super) struct ListHead {
@@ -261,6 +262,8 @@ mod slim {
         #[serde(default)]
         containers: Vec<Container>,
         init_containers: Option<Vec<Container>>,
+        /// hostNetwork pods are never injected.
+        host_network: Option<bool>,
     }
 
     #[derive(Deserialize)]
@@ -268,6 +271,8 @@ mod slim {
         name: String,
         image: Option<String>,
         env: Option<Vec<core::EnvVar>>,
+        /// `proxy sidecar|router|waypoint|ztunnel`: what the proxy is.
+        args: Option<Vec<String>>,
     }
 
     #[derive(Deserialize)]
@@ -281,7 +286,7 @@ mod slim {
                 s.containers
                     .iter()
                     .chain(s.init_containers.iter().flatten())
-                    .any(|c| c.name == PROXY_CONTAINER)
+                    .any(|c| is_data_plane_container(&c.name))
             })
         }
 
@@ -291,6 +296,7 @@ mod slim {
                 name: c.name,
                 image: c.image,
                 env: c.env,
+                args: c.args,
                 ..Default::default()
             };
             core::Pod {
@@ -305,6 +311,7 @@ mod slim {
                 spec: self.spec.map(|s| core::PodSpec {
                     containers: s.containers.into_iter().map(container).collect(),
                     init_containers: s.init_containers.map(|list| list.into_iter().map(container).collect()),
+                    host_network: s.host_network,
                     ..Default::default()
                 }),
                 status: self.status.map(|s| core::PodStatus {
@@ -341,5 +348,61 @@ where
     match scope {
         Scope::All => vec![Api::all(conn.client.clone())],
         Scope::Namespaces(names) => names.iter().map(|n| Api::namespaced(conn.client.clone(), n)).collect(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use k8s_openapi::api::core::v1::Pod;
+
+    use super::slim;
+    use crate::model::{Proxy, ProxyKind, ReplicaSetOwners};
+
+    /// Pods as one page of a pod list, through the slim decoding.
+    fn decode(items: &[serde_json::Value]) -> Vec<Pod> {
+        let page = serde_json::json!({"kind": "PodList", "metadata": {}, "items": items}).to_string();
+        let list: slim::PodList = serde_json::from_str(&page).unwrap();
+        list.items
+            .into_iter()
+            .filter(slim::Pod::has_proxy)
+            .map(slim::Pod::into_pod)
+            .collect()
+    }
+
+    fn fixture_pods(file: &str) -> Vec<serde_json::Value> {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures")
+            .join(file);
+        let text = std::fs::read_to_string(path).unwrap();
+        let docs: Vec<serde_json::Value> = serde_saphyr::from_multiple(&text).unwrap();
+        docs.into_iter().filter(|d| d["kind"] == "Pod").collect()
+    }
+
+    #[test]
+    fn slim_pods_keep_what_tells_a_proxy_apart() {
+        let pods = decode(&fixture_pods("ambient-and-gateways.yaml"));
+        let pod = |name: &str| pods.iter().find(|p| p.metadata.name.as_deref() == Some(name));
+        // `proxy waypoint|router|ztunnel`: the args say what the proxy is.
+        let waypoint = pod("waypoint-6d9f8c7b5-z2x4c").unwrap();
+        let args = waypoint.spec.as_ref().unwrap().containers[0].args.clone().unwrap();
+        assert_eq!(args[..2], ["proxy", "waypoint"]);
+        let kind = |name: &str| Proxy::from_pod(pod(name)?, &ReplicaSetOwners::new()).map(|p| p.kind);
+        assert_eq!(kind("waypoint-6d9f8c7b5-z2x4c"), Some(ProxyKind::Waypoint));
+        assert_eq!(kind("ztunnel-8kq2x"), Some(ProxyKind::Ztunnel));
+        assert_eq!(kind("public-istio-5f6a7b8c9-n3m2l"), Some(ProxyKind::Gateway));
+        // istio-cni has no istio-proxy container and is kept all the same.
+        assert_eq!(kind("istio-cni-node-5xw9r"), Some(ProxyKind::Cni));
+        assert!(pod("productpage-v1-54bb874995-g8h9j").is_none(), "no proxy: dropped");
+
+        // hostNetwork is kept: such pods are never injected.
+        let mut host = fixture_pods("opt-outs.yaml")
+            .into_iter()
+            .find(|p| p["metadata"]["name"] == "mailer-6e5d4c3b2-r5e4w")
+            .unwrap();
+        host["spec"]["hostNetwork"] = true.into();
+        let decoded = decode(&[host]);
+        assert_eq!(decoded[0].spec.as_ref().unwrap().host_network, Some(true));
+        let p = Proxy::from_pod(&decoded[0], &ReplicaSetOwners::new()).unwrap();
+        assert!(p.host_network);
     }
 }

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use k8s_openapi::api::admissionregistration::v1::MutatingWebhookConfiguration;
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
-use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Pod};
+use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Pod, Service};
 use shared::model::proxy::replicaset_owner;
 use shared::model::{ControlPlane, Mesh, NamespaceBinding, Proxy, ReplicaSetOwners};
 
@@ -18,6 +18,21 @@ pub const CANARY: &[&str] = &[
 ];
 /// The in-place cluster: one unrevisioned istiod upgraded from 1.27.4 to 1.28.3.
 pub const INPLACE: &[&str] = &["inplace.yaml"];
+/// An unrevisioned 1.27.4 install whose `default` tag was moved to revision 1-28.
+pub const DEFAULT_TAG_MOVED: &[&str] = &["default-tag-moved.yaml"];
+/// The canary control plane with pods that opted out of injection.
+pub const OPT_OUTS: &[&str] = &["canary-control-plane.yaml", "opt-outs.yaml"];
+/// The canary control plane with ztunnel, istio-cni, a waypoint and Gateway API gateways.
+pub const AMBIENT: &[&str] = &["canary-control-plane.yaml", "ambient-and-gateways.yaml"];
+/// Revision 1-28 installed with Helm from a mirror, istiod on its own patch build.
+pub const INJECTOR_IMAGE: &[&str] = &["injector-image.yaml"];
+/// The canary cluster with its tag Services, one tag existing only as a Service.
+pub const TAG_SERVICES: &[&str] = &[
+    "canary-control-plane.yaml",
+    "canary-namespaces.yaml",
+    "canary-pods.yaml",
+    "tag-services.yaml",
+];
 
 /// Every object of some fixture files, sorted by kind.
 #[derive(Debug, Default, Clone)]
@@ -28,6 +43,8 @@ pub struct Objects {
     pub namespaces: Vec<Namespace>,
     pub pods: Vec<Pod>,
     pub replicasets: Vec<ReplicaSet>,
+    /// Tag Services (`istiod-revision-tag-<tag>`).
+    pub services: Vec<Service>,
 }
 
 /// `shared/tests/fixtures`, found from whichever workspace crate runs the test.
@@ -59,6 +76,7 @@ pub fn load(files: &[&str]) -> Objects {
                 "Namespace" => out.namespaces.push(typed(doc, &what)),
                 "Pod" => out.pods.push(typed(doc, &what)),
                 "ReplicaSet" => out.replicasets.push(typed(doc, &what)),
+                "Service" => out.services.push(typed(doc, &what)),
                 _ => panic!("{what}: no test reads this kind"),
             }
         }
@@ -72,7 +90,7 @@ fn typed<T: serde::de::DeserializeOwned>(doc: serde_json::Value, what: &str) -> 
 
 impl Objects {
     pub fn control_plane(&self) -> ControlPlane {
-        ControlPlane::from_objects(&self.deployments, &self.configmaps, &self.webhooks)
+        ControlPlane::from_objects_and_services(&self.deployments, &self.configmaps, &self.webhooks, &self.services)
     }
 
     /// ReplicaSet → owner, as `collect::read_replicaset_owners` builds it.
