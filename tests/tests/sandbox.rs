@@ -823,3 +823,57 @@ async fn gateway_api_runs_ambient_with_a_gateway_and_a_waypoint_as_istiod_render
     let pod = run_pod(&sandbox, "default", "probe").await;
     assert_eq!(proxy_image(&pod), None);
 }
+
+#[tokio::test]
+async fn injected_images_follow_istios_proxy_image_rules() {
+    // Ambient's istiod: global.variant and the mesh config's
+    // defaultConfig.image.imageType are both distroless.
+    let sandbox = Sandbox::fresh("gateway-api");
+    let kubectl = |args: &[&str]| stdout(sandbox.kubectl().args(args));
+    kubectl(&["create", "ns", "sidecars"]);
+    kubectl(&["label", "ns", "sidecars", "istio-injection=enabled"]);
+    for (name, annotation, image) in [
+        ("plain", None, "docker.io/istio/proxyv2:1.28.3-distroless"),
+        (
+            "typed",
+            Some("sidecar.istio.io/proxyImageType=debug"),
+            "docker.io/istio/proxyv2:1.28.3-debug",
+        ),
+        (
+            "untyped",
+            Some("sidecar.istio.io/proxyImageType=default"),
+            "docker.io/istio/proxyv2:1.28.3",
+        ),
+        // Without a "/" the template does not use the annotation.
+        (
+            "named",
+            Some("sidecar.istio.io/proxyImage=custom"),
+            "docker.io/istio/proxyv2:1.28.3-distroless",
+        ),
+        (
+            "full",
+            Some("sidecar.istio.io/proxyImage=example.com/proxy:dev"),
+            "example.com/proxy:dev",
+        ),
+    ] {
+        let mut args = vec!["run", "-n", "sidecars", name, "--image=nginx"];
+        let flag = annotation.map(|a| format!("--annotations={a}"));
+        args.extend(flag.as_deref());
+        kubectl(&args);
+        kubectl(&[
+            "wait",
+            "-n",
+            "sidecars",
+            "--for=condition=Ready",
+            &format!("pod/{name}"),
+            "--timeout=30s",
+        ]);
+        let api: Api<Pod> = Api::namespaced(sandbox.client().await, "sidecars");
+        let pod = api.get(name).await.unwrap();
+        assert_eq!(injected_by(&pod).as_deref(), Some("default"), "{name}");
+        assert_eq!(proxy_image(&pod).as_deref(), Some(image), "{name}");
+        let init = &pod.spec.as_ref().unwrap().init_containers.as_ref().unwrap()[0];
+        assert_eq!(init.name, "istio-init");
+        assert_eq!(init.image.as_deref(), Some(image), "{name}: istio-init");
+    }
+}

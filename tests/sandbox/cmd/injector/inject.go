@@ -22,18 +22,20 @@ import (
 	corelisters "k8s.io/client-go/listers/core/v1"
 	discoverylisters "k8s.io/client-go/listers/discovery/v1"
 	"k8s.io/utils/ptr"
+	"sigs.k8s.io/yaml"
 )
 
 // Annotations and labels as Istio spells them (pkg/kube/inject, api/annotation).
 const (
-	annStatus        = "sidecar.istio.io/status"
-	annInject        = "sidecar.istio.io/inject"
-	annRev           = "istio.io/rev"
-	annTemplates     = "inject.istio.io/templates"
-	annNativeSidecar = "sidecar.istio.io/nativeSidecar"
-	annProxyImage    = "sidecar.istio.io/proxyImage"
-	proxyName        = "istio-proxy"
-	initName         = "istio-init"
+	annStatus         = "sidecar.istio.io/status"
+	annInject         = "sidecar.istio.io/inject"
+	annRev            = "istio.io/rev"
+	annTemplates      = "inject.istio.io/templates"
+	annNativeSidecar  = "sidecar.istio.io/nativeSidecar"
+	annProxyImage     = "sidecar.istio.io/proxyImage"
+	annProxyImageType = "sidecar.istio.io/proxyImageType"
+	proxyName         = "istio-proxy"
+	initName          = "istio-init"
 )
 
 type injector struct {
@@ -82,7 +84,8 @@ func hasReadyEndpoint(slices []*discoveryv1.EndpointSlice) bool {
 }
 
 // proxyValues is the part of the injector ConfigMap's "values" JSON that
-// decides the proxy image, as Istio's ProxyImage() reads it.
+// decides the proxy image, as Istio's ProxyImage() and injection template
+// read it, plus the mesh config's defaultConfig.image.
 type proxyValues struct {
 	Global struct {
 		Hub     string `json:"hub"`
@@ -91,16 +94,25 @@ type proxyValues struct {
 		Proxy   struct {
 			Image string `json:"image"`
 		} `json:"proxy"`
+		ProxyInit struct {
+			Image string `json:"image"`
+		} `json:"proxy_init"`
 	} `json:"global"`
+	// meshImageType is the mesh config's defaultConfig.image.imageType,
+	// nil when the mesh config has no image.
+	meshImageType *string
 }
 
 // revisionValues reads hub and tag from the revision's own injector
 // ConfigMap on every request, so replacing a control plane in place is seen
 // as soon as the ConfigMap changes, as a new istiod would serve its version.
+// The image type comes from its mesh config (ConfigMap istio[-<rev>]) when
+// that sets one, as istiod's proxy config does.
 func (i *injector) revisionValues(ctx context.Context, rev string) (*proxyValues, error) {
-	name := "istio-sidecar-injector"
+	name, meshName := "istio-sidecar-injector", "istio"
 	if rev != "default" {
 		name += "-" + rev
+		meshName += "-" + rev
 	}
 	cm, err := i.configMap(ctx, name)
 	if err != nil {
@@ -113,25 +125,68 @@ func (i *injector) revisionValues(ctx context.Context, rev string) (*proxyValues
 	if v.Global.Hub == "" || v.Global.Tag == nil {
 		return nil, fmt.Errorf("configmap %s/%s: values lack global.hub or global.tag", i.istioNamespace, name)
 	}
+	if mesh, err := i.configMap(ctx, meshName); err == nil {
+		var m struct {
+			DefaultConfig struct {
+				Image *struct {
+					ImageType string `json:"imageType"`
+				} `json:"image"`
+			} `json:"defaultConfig"`
+		}
+		if err := yaml.Unmarshal([]byte(mesh.Data["mesh"]), &m); err != nil {
+			return nil, fmt.Errorf("configmap %s/%s: mesh: %w", i.istioNamespace, meshName, err)
+		}
+		if m.DefaultConfig.Image != nil {
+			v.meshImageType = &m.DefaultConfig.Image.ImageType
+		}
+	}
 	return &v, nil
 }
 
-func (v *proxyValues) image(pod *corev1.Pod) string {
-	img := v.Global.Proxy.Image
-	if img == "" {
-		img = "proxyv2"
+// image is what Istio's injection template writes for a container whose
+// configured image is `configured` (global.proxy.image for istio-proxy,
+// global.proxy_init.image for istio-init): the pod's
+// sidecar.istio.io/proxyImage annotation, else `configured`, verbatim when it
+// holds a "/"; else ProxyImage(): <hub>/<global.proxy.image or
+// proxyv2>:<tag> with the image type (global.variant, overridden by the mesh
+// config's, then by the sidecar.istio.io/proxyImageType annotation).
+func (v *proxyValues) image(pod *corev1.Pod, configured string) string {
+	if a, ok := pod.Annotations[annProxyImage]; ok {
+		configured = a
 	}
-	if o := pod.Annotations[annProxyImage]; o != "" {
-		if strings.Contains(o, "/") {
-			return o
+	if strings.Contains(configured, "/") {
+		return configured
+	}
+	name := "proxyv2"
+	if v.Global.Proxy.Image != "" {
+		name = v.Global.Proxy.Image
+	}
+	imageType := v.Global.Variant
+	if v.meshImageType != nil {
+		imageType = *v.meshImageType
+	}
+	if t, ok := pod.Annotations[annProxyImageType]; ok {
+		imageType = t
+	}
+	return fmt.Sprintf("%s/%s:%s", v.Global.Hub, name, withImageType(fmt.Sprint(v.Global.Tag), imageType))
+}
+
+// withImageType is Istio's updateImageTypeIfPresent: a known type already
+// on the tag is replaced, "default" means none.
+func withImageType(tag, imageType string) string {
+	if imageType == "" {
+		return tag
+	}
+	for _, known := range []string{"distroless", "debug"} {
+		if strings.HasSuffix(tag, "-"+known) {
+			tag = strings.TrimSuffix(tag, "-"+known)
+			break
 		}
-		img = o
 	}
-	tag := fmt.Sprint(v.Global.Tag)
-	if v.Global.Variant != "" && v.Global.Variant != "default" {
-		tag += "-" + v.Global.Variant
+	if imageType == "default" {
+		return tag
 	}
-	return fmt.Sprintf("%s/%s:%s", v.Global.Hub, img, tag)
+	return tag + "-" + imageType
 }
 
 // serveTunnelled answers a webhook call the API server addressed to an istiod
@@ -299,7 +354,8 @@ func (i *injector) inject(ctx context.Context, rev string, req *admissionv1.Admi
 	if err != nil {
 		return nil, err
 	}
-	image := values.image(&pod)
+	image := values.image(&pod, values.Global.Proxy.Image)
+	initImage := values.image(&pod, values.Global.ProxyInit.Image)
 	gateway := pod.Annotations[annTemplates] == "gateway"
 	native := pod.Annotations[annNativeSidecar] == "true" && !gateway
 	appContainers := []string{}
@@ -341,10 +397,10 @@ func (i *injector) inject(ctx context.Context, rev string, req *admissionv1.Admi
 		status.Containers = []string{proxyName}
 	case native:
 		proxy.RestartPolicy = ptr.To(corev1.ContainerRestartPolicyAlways)
-		initContainers = append(initContainers, initContainer(image), proxy)
+		initContainers = append(initContainers, initContainer(initImage), proxy)
 		status.InitContainers = []string{initName, proxyName}
 	default:
-		initContainers = append(initContainers, initContainer(image))
+		initContainers = append(initContainers, initContainer(initImage))
 		containers = append(containers, proxy)
 		status.InitContainers = []string{initName}
 		status.Containers = []string{proxyName}
