@@ -157,7 +157,7 @@ impl NamespaceRow {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use shared::model::{ControlPlane, Proxy, Revision, Workload};
+    use shared::model::{ControlPlane, Proxy, ProxyKind, Revision, Workload};
 
     /// Revision 1-27 (tag `prod`, the default) is installed; 1-26 is gone but one proxy
     /// still carries it.
@@ -180,6 +180,7 @@ mod tests {
                 webhook: Some("istio-sidecar-injector-1-27".into()),
                 tags: vec!["prod".into()],
                 default: true,
+                deactivated: false,
             },
         );
         cp.tags.insert(
@@ -188,6 +189,7 @@ mod tests {
                 name: "prod".into(),
                 revision: "1-27".into(),
                 webhook: "istio-revision-tag-prod".into(),
+                service: None,
             },
         );
         cp.default_revision = Some("1-27".into());
@@ -219,10 +221,15 @@ mod tests {
             image_override: false,
             native: false,
             gateway: false,
+            kind: ProxyKind::Sidecar,
+            injected: true,
+            gateway_name: None,
             phase: "Running".into(),
             terminal: false,
             rev_label: None,
             inject_label: None,
+            inject_annotation: None,
+            host_network: false,
         }
     }
 

@@ -374,6 +374,7 @@ mod tests {
                 name: "stable".into(),
                 revision: "1-27".into(),
                 webhook: "istio-revision-tag-stable".into(),
+                service: None,
             },
         );
         assert_eq!(revision(&mesh, "stable").unwrap(), "1-27");
