@@ -1,24 +1,45 @@
-//! Point a revision tag at another revision, the way `istioctl tag set <tag> --revision
-//! <rev> --overwrite` does (`Generate` in `istioctl/pkg/tag/generate.go`): the tag's
-//! MutatingWebhookConfiguration is rebuilt from the target revision's injector webhook with
-//! the selectors of `manifests/charts/istio-control/istio-discovery/templates/revision-tags-mwc.yaml`,
-//! the tag's Service (`revision-tags-svc.yaml`, when the install made one) selects the
-//! target istiod, and for `default` the cluster-wide validator calls the target istiod.
+//! Revision tags as `istioctl tag set <tag> --revision <rev> --overwrite` writes them
+//! (`Generate` in `istioctl/pkg/tag/generate.go`, Istio 1.28): the tag's
+//! MutatingWebhookConfiguration rendered from
+//! `manifests/charts/istio-control/istio-discovery/templates/revision-tags-mwc.yaml` with
+//! the target revision injector's endpoint, labels and annotations; the tag's Service
+//! (`revision-tags-svc.yaml`); for `default` the cluster-wide validator
+//! (`manifests/charts/default/templates/validatingwebhook.yaml`) and the deactivation of the
+//! unrevisioned injector (`DeactivateIstioInjectionWebhook` in `istioctl/pkg/tag/util.go`).
 //! Pure: objects in, objects out.
+//!
+//! istioctl server-side applies what it renders (`ApplyYAMLContents` in
+//! `pkg/kube/client.go`, with force): fields it does not render stay as they were. The
+//! builders here give the whole object that results, so it can be sent as one conditional
+//! replace: the labels and annotations already there, overlaid by istioctl's.
 
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::admissionregistration::v1::{
-    MutatingWebhook, MutatingWebhookConfiguration, ValidatingWebhookConfiguration,
+    MutatingWebhook, MutatingWebhookConfiguration, RuleWithOperations, ServiceReference, ValidatingWebhook,
+    ValidatingWebhookConfiguration, WebhookClientConfig,
 };
-use k8s_openapi::api::core::v1::Service;
+use k8s_openapi::api::core::v1::{Service, ServicePort, ServiceSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, LabelSelectorRequirement, ObjectMeta};
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
 use crate::model::labels;
 
 /// The ValidatingWebhookConfiguration that the `default` tag carries (`vwhBaseTemplateName`
 /// in `istioctl/pkg/tag/generate.go`).
 pub const DEFAULT_VALIDATOR: &str = "istiod-default-validator";
+
+/// The label of the selector that matches nothing, which `istioctl tag set default` puts on
+/// every webhook of the unrevisioned injector (`NeverMatch` in `istioctl/pkg/util/common.go`).
+pub const DEACTIVATED: &str = "istio.io/deactivated";
+const NEVER_MATCH: &str = "never-match";
+
+/// A tag is user-managed: `generateLabels` drops every label containing this
+/// (`operatorNamespace` in `istioctl/pkg/tag/generate.go`), so `istioctl uninstall` leaves it.
+const OPERATOR_NAMESPACE: &str = "operator.istio.io";
+
+/// The Helm release name istioctl renders its charts with (`operator/pkg/helm/helm.go`).
+const RELEASE: &str = "istio";
 
 /// `istio-revision-tag-<tag>`, with `-<namespace>` when istiod is not in istio-system
 /// (`revision-tags-mwc.yaml`).
@@ -30,10 +51,13 @@ fn webhook_name(tag: &str, istio_namespace: &str) -> String {
     }
 }
 
-/// `istiod-revision-tag-<tag>`, made by installs that list the tag in `revisionTags`
-/// (`manifests/charts/istio-control/istio-discovery/templates/revision-tags-svc.yaml`).
+/// `istiod-revision-tag-<tag>` (`revision-tags-svc.yaml`).
 pub fn service_name(tag: &str) -> String {
     format!("istiod-revision-tag-{tag}")
+}
+
+fn label_of<'a>(meta: &'a ObjectMeta, key: &str) -> Option<&'a str> {
+    meta.labels.as_ref().and_then(|l| l.get(key)).map(String::as_str)
 }
 
 /// The tag's own configuration, labelled `istio.io/tag=<tag>` (`GetWebhooksWithTag` in
@@ -42,32 +66,39 @@ pub fn tag_webhook<'a>(
     webhooks: &'a [MutatingWebhookConfiguration],
     tag: &str,
 ) -> Option<&'a MutatingWebhookConfiguration> {
-    webhooks.iter().find(|w| {
-        w.metadata
-            .labels
-            .as_ref()
-            .and_then(|l| l.get(labels::TAG))
-            .map(String::as_str)
-            == Some(tag)
+    tag_webhooks(webhooks, tag).next()
+}
+
+/// Every configuration labelled `istio.io/tag=<tag>`: what `istioctl tag remove` deletes
+/// (`DeleteTagWebhooks` in `istioctl/pkg/tag/util.go`).
+pub fn tag_webhooks<'a, 'b>(
+    webhooks: &'a [MutatingWebhookConfiguration],
+    tag: &'b str,
+) -> impl Iterator<Item = &'a MutatingWebhookConfiguration> + use<'a, 'b> {
+    webhooks
+        .iter()
+        .filter(move |w| label_of(&w.metadata, labels::TAG) == Some(tag))
+}
+
+/// The configurations labelled `istio.io/rev=<rev>` without `istio.io/tag`: a revision's
+/// own injector (`GetWebhooksWithRevision` in `istioctl/pkg/tag/util.go`).
+pub fn revision_webhooks<'a, 'b>(
+    webhooks: &'a [MutatingWebhookConfiguration],
+    revision: &'b str,
+) -> impl Iterator<Item = &'a MutatingWebhookConfiguration> + use<'a, 'b> {
+    webhooks.iter().filter(move |w| {
+        label_of(&w.metadata, labels::REV) == Some(revision) && label_of(&w.metadata, labels::TAG).is_none()
     })
 }
 
-/// The revision's own injector configuration (`istio-sidecar-injector-<rev>`): the one
-/// labelled `istio.io/rev=<rev>` without `istio.io/tag` (`GetWebhooksWithRevision` in
-/// `istioctl/pkg/tag/util.go`). istioctl's `Generate` refuses when there is none or more
-/// than one; so do we.
+/// The revision's own injector configuration (`istio-sidecar-injector-<rev>`): istioctl's
+/// `Generate` refuses when there is none or more than one
+/// (`checkControlPlaneExistenceOrDuplicate`); so do we.
 pub fn revision_injector<'a>(
     webhooks: &'a [MutatingWebhookConfiguration],
     revision: &str,
 ) -> Result<&'a MutatingWebhookConfiguration, String> {
-    let found: Vec<_> = webhooks
-        .iter()
-        .filter(|w| {
-            let l = w.metadata.labels.as_ref();
-            l.and_then(|l| l.get(labels::REV)).map(String::as_str) == Some(revision)
-                && l.is_none_or(|l| !l.contains_key(labels::TAG))
-        })
-        .collect();
+    let found: Vec<_> = revision_webhooks(webhooks, revision).collect();
     match found.as_slice() {
         [one] => Ok(one),
         [] => Err(format!(
@@ -109,6 +140,52 @@ pub fn istio_namespace(injector: &MutatingWebhookConfiguration) -> String {
         .unwrap_or_else(|| "istio-system".to_string())
 }
 
+/// The revision a tag's configuration points at now (its `istio.io/rev` label;
+/// `GetWebhookRevision` in `istioctl/pkg/tag/util.go`).
+pub fn tag_revision(existing: &MutatingWebhookConfiguration) -> Option<&str> {
+    label_of(&existing.metadata, labels::REV)
+}
+
+// ------------------------------------------------------------------ the unrevisioned injector
+
+/// The selector that matches nothing (`NeverMatch` in `istioctl/pkg/util/common.go`).
+pub fn never_match() -> LabelSelector {
+    LabelSelector {
+        match_labels: Some([(DEACTIVATED.to_string(), NEVER_MATCH.to_string())].into()),
+        match_expressions: None,
+    }
+}
+
+/// The configurations `istioctl tag set default` deactivates: the unrevisioned install's
+/// injector (`istio.io/rev=default`, no `istio.io/tag`; `DeactivateIstioInjectionWebhook`).
+pub fn unrevisioned_injectors(webhooks: &[MutatingWebhookConfiguration]) -> Vec<&MutatingWebhookConfiguration> {
+    revision_webhooks(webhooks, labels::DEFAULT_REVISION).collect()
+}
+
+/// Whether every webhook of `config` already matches nothing.
+pub fn is_deactivated(config: &MutatingWebhookConfiguration) -> bool {
+    let never = Some(never_match());
+    config
+        .webhooks
+        .iter()
+        .flatten()
+        .all(|w| w.namespace_selector == never && w.object_selector == never)
+}
+
+/// `config` with every webhook's namespace and object selector replaced by [`never_match`],
+/// as `DeactivateIstioInjectionWebhook` (`istioctl/pkg/tag/util.go`) updates it: kept, so
+/// that it can be switched back, but matching nothing.
+pub fn deactivated(config: &MutatingWebhookConfiguration) -> MutatingWebhookConfiguration {
+    let mut out = config.clone();
+    for w in out.webhooks.iter_mut().flatten() {
+        w.namespace_selector = Some(never_match());
+        w.object_selector = Some(never_match());
+    }
+    out
+}
+
+// ------------------------------------------------------------------ rendering
+
 fn requirement(key: &str, operator: &str, values: &[&str]) -> LabelSelectorRequirement {
     LabelSelectorRequirement {
         key: key.to_string(),
@@ -124,21 +201,159 @@ fn selector(reqs: Vec<LabelSelectorRequirement>) -> Option<LabelSelector> {
     })
 }
 
-/// The webhooks of a tag, with the selectors of
-/// `manifests/charts/istio-control/istio-discovery/templates/revision-tags-mwc.yaml`:
-/// `rev.namespace.` and `rev.object.` match the tag's name; `default` adds the
-/// `istio-injection=enabled` and `sidecar.istio.io/inject=true` webhooks.
-fn tag_webhooks(tag: &str, base: &MutatingWebhook) -> Vec<MutatingWebhook> {
-    let with = |prefix: &str, ns: Vec<LabelSelectorRequirement>, obj: Vec<LabelSelectorRequirement>| {
-        let mut w = base.clone();
-        w.name = format!("{prefix}sidecar-injector.istio.io");
-        w.namespace_selector = selector(ns);
-        w.object_selector = selector(obj);
-        w
-    };
+fn strings(values: &[&str]) -> Vec<String> {
+    values.iter().map(ToString::to_string).collect()
+}
+
+/// `istio.labels` of the charts' `zzz_profile.yaml`, as istioctl renders them (release
+/// `istio`, service Helm). The chart version is the one that installed the target revision
+/// (its injector's `app.kubernetes.io/version`): a released istioctl renders its own, and
+/// the istioctl of that release is the one that matches the revision.
+fn chart_labels(chart: &str, version: Option<&str>) -> BTreeMap<String, String> {
+    let mut out: BTreeMap<String, String> = [
+        ("app.kubernetes.io/managed-by", "Helm"),
+        ("app.kubernetes.io/instance", RELEASE),
+        ("app.kubernetes.io/part-of", "istio"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    if let Some(v) = version {
+        out.insert("app.kubernetes.io/version".into(), v.to_string());
+        out.insert("helm.sh/chart".into(), format!("{chart}-{v}"));
+    }
+    out
+}
+
+/// `generateLabels` with `UserManaged` (`istioctl/pkg/tag/generate.go`): the template's
+/// labels overlaid by the injector's, without any `*operator.istio.io*` label.
+fn user_managed(template: BTreeMap<String, String>, injector: &BTreeMap<String, String>) -> BTreeMap<String, String> {
+    let mut out = template;
+    out.extend(injector.iter().map(|(k, v)| (k.clone(), v.clone())));
+    out.retain(|k, _| !k.contains(OPERATOR_NAMESPACE));
+    out
+}
+
+/// What the server holds after istioctl's forced apply: `existing` overlaid by `applied`.
+fn overlay(
+    existing: Option<&BTreeMap<String, String>>,
+    applied: BTreeMap<String, String>,
+) -> Option<BTreeMap<String, String>> {
+    let mut out = existing.cloned().unwrap_or_default();
+    out.extend(applied);
+    (!out.is_empty()).then_some(out)
+}
+
+/// What `tagWebhookConfigFromCanonicalWebhook` takes from the target revision's injector.
+struct Canonical<'a> {
+    webhook: &'a MutatingWebhook,
+    /// Its labels but `app`, and its annotations.
+    labels: BTreeMap<String, String>,
+    annotations: BTreeMap<String, String>,
+    /// The revision as rendered: `""` for the unrevisioned `default`.
+    revision: &'a str,
+    namespace: String,
+    version: Option<&'a str>,
+}
+
+impl<'a> Canonical<'a> {
+    fn of(injector: &'a MutatingWebhookConfiguration, revision: &'a str) -> Result<Self, String> {
+        let mut lbls = injector.metadata.labels.clone().unwrap_or_default();
+        lbls.remove("app");
+        Ok(Canonical {
+            webhook: canonical_webhook(injector)?,
+            labels: lbls,
+            annotations: injector.metadata.annotations.clone().unwrap_or_default(),
+            revision: if revision == labels::DEFAULT_REVISION {
+                ""
+            } else {
+                revision
+            },
+            namespace: istio_namespace(injector),
+            version: label_of(&injector.metadata, "app.kubernetes.io/version"),
+        })
+    }
+
+    /// `{{ .Values.revision | default "default" }}`.
+    fn rev_label(&self) -> &str {
+        if self.revision.is_empty() {
+            labels::DEFAULT_REVISION
+        } else {
+            self.revision
+        }
+    }
+
+    /// The `core` webhook of `revision-tags-mwc.yaml`: the injector's URL, or its Service
+    /// name and path (`generateMutatingWebhook`) on port 443; its CA bundle and reinvocation
+    /// policy.
+    fn core(
+        &self,
+        prefix: &str,
+        ns: Vec<LabelSelectorRequirement>,
+        obj: Vec<LabelSelectorRequirement>,
+    ) -> MutatingWebhook {
+        let base = &self.webhook.client_config;
+        let service = match (&base.url, &base.service) {
+            (Some(_), _) => None,
+            (None, svc) => Some(ServiceReference {
+                name: svc.as_ref().map_or_else(|| "istiod".into(), |s| s.name.clone()),
+                namespace: self.namespace.clone(),
+                path: Some(svc.as_ref().and_then(|s| s.path.clone()).unwrap_or_default()),
+                port: Some(443),
+            }),
+        };
+        MutatingWebhook {
+            name: format!("{prefix}sidecar-injector.istio.io"),
+            client_config: WebhookClientConfig {
+                url: base.url.clone(),
+                service,
+                ca_bundle: base.ca_bundle.clone(),
+            },
+            side_effects: "None".into(),
+            rules: Some(pod_creation()),
+            failure_policy: Some("Fail".into()),
+            reinvocation_policy: Some(
+                self.webhook
+                    .reinvocation_policy
+                    .clone()
+                    .unwrap_or_else(|| "Never".into()),
+            ),
+            admission_review_versions: strings(&["v1"]),
+            namespace_selector: selector(ns),
+            object_selector: selector(obj),
+            ..MutatingWebhook::default()
+        }
+    }
+}
+
+fn pod_creation() -> Vec<RuleWithOperations> {
+    vec![RuleWithOperations {
+        operations: Some(strings(&["CREATE"])),
+        api_groups: Some(strings(&[""])),
+        api_versions: Some(strings(&["v1"])),
+        resources: Some(strings(&["pods"])),
+        scope: None,
+    }]
+}
+
+/// Whether the injector has the `auto.` webhook that `enableNamespacesByDefault` renders.
+fn injects_by_default(injector: &MutatingWebhookConfiguration) -> bool {
+    injector.webhooks.iter().flatten().any(|w| w.name.starts_with("auto."))
+}
+
+/// The webhooks of `revision-tags-mwc.yaml`: `rev.namespace.` and `rev.object.` match the
+/// tag's name; `default` adds the `istio-injection=enabled` and `sidecar.istio.io/inject=true`
+/// webhooks, and `auto.` (every namespace without a label) when `auto_inject`.
+fn tag_webhooks_for(tag: &str, c: &Canonical<'_>, auto_inject: bool) -> Vec<MutatingWebhook> {
     let not_opted_out = || requirement(labels::SIDECAR_INJECT, "NotIn", &["false"]);
+    let no_labels = || {
+        vec![
+            requirement(labels::INJECTION, "DoesNotExist", &[]),
+            requirement(labels::REV, "DoesNotExist", &[]),
+        ]
+    };
     let mut out = vec![
-        with(
+        c.core(
             "rev.namespace.",
             vec![
                 requirement(labels::REV, "In", &[tag]),
@@ -146,7 +361,7 @@ fn tag_webhooks(tag: &str, base: &MutatingWebhook) -> Vec<MutatingWebhook> {
             ],
             vec![not_opted_out()],
         ),
-        with(
+        c.core(
             "rev.object.",
             vec![
                 requirement(labels::REV, "DoesNotExist", &[]),
@@ -155,20 +370,34 @@ fn tag_webhooks(tag: &str, base: &MutatingWebhook) -> Vec<MutatingWebhook> {
             vec![not_opted_out(), requirement(labels::REV, "In", &[tag])],
         ),
     ];
-    if tag == labels::DEFAULT_TAG {
-        out.push(with(
-            "namespace.",
-            vec![requirement(labels::INJECTION, "In", &["enabled"])],
-            vec![not_opted_out()],
+    if tag != labels::DEFAULT_TAG {
+        return out;
+    }
+    out.push(c.core(
+        "namespace.",
+        vec![requirement(labels::INJECTION, "In", &["enabled"])],
+        vec![not_opted_out()],
+    ));
+    out.push(c.core(
+        "object.",
+        no_labels(),
+        vec![
+            requirement(labels::SIDECAR_INJECT, "In", &["true"]),
+            requirement(labels::REV, "DoesNotExist", &[]),
+        ],
+    ));
+    if auto_inject {
+        let mut ns = no_labels();
+        ns.push(requirement(
+            "kubernetes.io/metadata.name",
+            "NotIn",
+            &["kube-system", "kube-public", "kube-node-lease", "local-path-storage"],
         ));
-        out.push(with(
-            "object.",
+        out.push(c.core(
+            "auto.",
+            ns,
             vec![
-                requirement(labels::INJECTION, "DoesNotExist", &[]),
-                requirement(labels::REV, "DoesNotExist", &[]),
-            ],
-            vec![
-                requirement(labels::SIDECAR_INJECT, "In", &["true"]),
+                requirement(labels::SIDECAR_INJECT, "DoesNotExist", &[]),
                 requirement(labels::REV, "DoesNotExist", &[]),
             ],
         ));
@@ -176,93 +405,121 @@ fn tag_webhooks(tag: &str, base: &MutatingWebhook) -> Vec<MutatingWebhook> {
     out
 }
 
-/// The tag's MutatingWebhookConfiguration pointing at `revision`. `existing` (the tag's
-/// current configuration) keeps its name, resourceVersion, labels and annotations, so the
-/// result can be sent as a conditional replace; without it a new configuration is made.
-/// Labels are merged as istioctl does (`tagWebhookConfigFromCanonicalWebhook` and
-/// `generateLabels` in `istioctl/pkg/tag/generate.go`): the revision injector's labels
-/// except `app`, then the tag's own.
+/// The tag's MutatingWebhookConfiguration pointing at `revision`, as `istioctl tag set`
+/// leaves it (`generateMutatingWebhook` in `istioctl/pkg/tag/generate.go`). `existing` (the
+/// tag's current configuration) keeps its name, resourceVersion, and the labels and
+/// annotations istioctl does not render, so the result can be sent as a conditional
+/// replace; without it a new configuration is made. Labels: the template's overlaid by the
+/// revision injector's (but `app`), without operator labels; annotations: the injector's.
+/// The `auto.` webhook is rendered when the injector has one (`enableNamespacesByDefault`).
 pub fn tag_webhook_configuration(
     tag: &str,
     revision: &str,
     injector: &MutatingWebhookConfiguration,
     existing: Option<&MutatingWebhookConfiguration>,
 ) -> Result<MutatingWebhookConfiguration, String> {
-    let base = canonical_webhook(injector)?;
-    let mut metadata = match existing {
-        Some(e) => ObjectMeta {
-            name: e.metadata.name.clone(),
-            resource_version: e.metadata.resource_version.clone(),
-            labels: e.metadata.labels.clone(),
-            annotations: e.metadata.annotations.clone(),
-            ..ObjectMeta::default()
-        },
-        None => ObjectMeta {
-            name: Some(webhook_name(tag, &istio_namespace(injector))),
-            ..ObjectMeta::default()
-        },
-    };
-    let mut lbls: BTreeMap<String, String> = metadata.labels.take().unwrap_or_default();
-    for (k, v) in injector.metadata.labels.iter().flatten() {
-        if k != "app" {
-            lbls.insert(k.clone(), v.clone());
-        }
-    }
-    lbls.insert(labels::TAG.into(), tag.into());
-    lbls.insert(labels::REV.into(), revision.into());
-    lbls.insert("app".into(), "sidecar-injector".into());
-    metadata.labels = Some(lbls);
+    let c = Canonical::of(injector, revision)?;
+    let mut template: BTreeMap<String, String> = [
+        (labels::TAG, tag),
+        (labels::REV, c.rev_label()),
+        ("app", "sidecar-injector"),
+        ("release", RELEASE),
+        ("app.kubernetes.io/name", "istiod"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    template.extend(chart_labels("istiod", c.version));
+    let meta = existing.map(|e| &e.metadata);
     Ok(MutatingWebhookConfiguration {
-        metadata,
-        webhooks: Some(tag_webhooks(tag, base)),
+        metadata: ObjectMeta {
+            name: Some(
+                meta.and_then(|m| m.name.clone())
+                    .unwrap_or_else(|| webhook_name(tag, &c.namespace)),
+            ),
+            resource_version: meta.and_then(|m| m.resource_version.clone()),
+            labels: overlay(meta.and_then(|m| m.labels.as_ref()), user_managed(template, &c.labels)),
+            annotations: overlay(meta.and_then(|m| m.annotations.as_ref()), c.annotations.clone()),
+            ..ObjectMeta::default()
+        },
+        webhooks: Some(tag_webhooks_for(tag, &c, injects_by_default(injector))),
     })
 }
 
-/// The revision a tag's configuration points at now (its `istio.io/rev` label;
-/// `GetWebhookRevision` in `istioctl/pkg/tag/util.go`).
-pub fn tag_revision(existing: &MutatingWebhookConfiguration) -> Option<&str> {
-    existing
-        .metadata
-        .labels
-        .as_ref()
-        .and_then(|l| l.get(labels::REV))
-        .map(String::as_str)
-}
-
-/// `istiod-default-validator` calling `revision`'s istiod (service `istiod-<rev>`, path
-/// `/validate`), with the CA bundle of the revision's injector: istioctl takes the endpoint
-/// from the mutating webhook too (`Generate` and `fixWhConfig` in
-/// `istioctl/pkg/tag/generate.go`).
+/// `istiod-default-validator` calling `revision`'s istiod, as `istioctl tag set default`
+/// applies it (`generateValidatingWebhook` and `fixWhConfig` in
+/// `istioctl/pkg/tag/generate.go`, template `manifests/charts/default/templates/validatingwebhook.yaml`):
+/// service `istiod[-<rev>]` path `/validate`, or the injector's URL with path `/validate`,
+/// with the injector's CA bundle; labels as the tag's; `failurePolicy` left as it is (istiod
+/// flips it to Fail once ready), `Ignore` on a new one. `existing` is kept as for the tag.
 pub fn default_validator(
-    existing: &ValidatingWebhookConfiguration,
     revision: &str,
     injector: &MutatingWebhookConfiguration,
+    existing: Option<&ValidatingWebhookConfiguration>,
 ) -> Result<ValidatingWebhookConfiguration, String> {
-    let base = canonical_webhook(injector)?;
-    let mut out = existing.clone();
-    out.metadata
-        .labels
-        .get_or_insert_with(BTreeMap::new)
-        .insert(labels::REV.into(), revision.into());
-    for w in out.webhooks.iter_mut().flatten() {
-        w.client_config.ca_bundle = base.client_config.ca_bundle.clone();
-        match (
-            &mut w.client_config.service,
-            &base.client_config.service,
-            &base.client_config.url,
-        ) {
-            (Some(svc), Some(target), _) => {
-                svc.name = target.name.clone();
-                svc.namespace = target.namespace.clone();
-            }
-            (_, _, Some(url)) => {
-                w.client_config.service = None;
-                w.client_config.url = Some(validation_url(url));
-            }
-            _ => {}
-        }
-    }
-    Ok(out)
+    let c = Canonical::of(injector, revision)?;
+    let mut template: BTreeMap<String, String> = [
+        ("app", "istiod"),
+        ("istio", "istiod"),
+        (labels::REV, c.rev_label()),
+        (labels::TAG, labels::DEFAULT_TAG),
+        ("app.kubernetes.io/name", "istiod"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    template.extend(chart_labels("istio-default", c.version));
+    let base = &c.webhook.client_config;
+    let client_config = WebhookClientConfig {
+        url: base.url.as_deref().map(validation_url),
+        service: base.url.is_none().then(|| ServiceReference {
+            name: if c.revision.is_empty() {
+                "istiod".into()
+            } else {
+                format!("istiod-{}", c.revision)
+            },
+            namespace: c.namespace.clone(),
+            path: Some("/validate".into()),
+            port: None,
+        }),
+        ca_bundle: base.ca_bundle.clone(),
+    };
+    let name = "validation.istio.io";
+    let failure_policy = existing
+        .and_then(|e| e.webhooks.iter().flatten().find(|w| w.name == name))
+        .map_or_else(|| Some("Ignore".to_string()), |w| w.failure_policy.clone());
+    let webhook = ValidatingWebhook {
+        name: name.into(),
+        client_config,
+        rules: Some(vec![RuleWithOperations {
+            operations: Some(strings(&["CREATE", "UPDATE"])),
+            api_groups: Some(strings(&[
+                "security.istio.io",
+                "networking.istio.io",
+                "telemetry.istio.io",
+                "extensions.istio.io",
+            ])),
+            api_versions: Some(strings(&["*"])),
+            resources: Some(strings(&["*"])),
+            scope: None,
+        }]),
+        failure_policy,
+        side_effects: "None".into(),
+        admission_review_versions: strings(&["v1"]),
+        object_selector: selector(vec![requirement(labels::REV, "DoesNotExist", &[])]),
+        ..ValidatingWebhook::default()
+    };
+    let meta = existing.map(|e| &e.metadata);
+    Ok(ValidatingWebhookConfiguration {
+        metadata: ObjectMeta {
+            name: Some(DEFAULT_VALIDATOR.into()),
+            resource_version: meta.and_then(|m| m.resource_version.clone()),
+            labels: overlay(meta.and_then(|m| m.labels.as_ref()), user_managed(template, &c.labels)),
+            annotations: overlay(meta.and_then(|m| m.annotations.as_ref()), c.annotations.clone()),
+            ..ObjectMeta::default()
+        },
+        webhooks: Some(vec![webhook]),
+    })
 }
 
 /// istioctl derives the validation URL from the injection URL by replacing the path
@@ -277,23 +534,70 @@ fn validation_url(injection_url: &str) -> String {
     }
 }
 
-/// The tag's Service selecting `revision`'s istiod: `istio.io/rev=<rev>`, or `istio: pilot`
-/// for the unrevisioned `default` (`revision-tags-svc.yaml`).
-pub fn tag_service(existing: &Service, revision: &str) -> Service {
-    let mut out = existing.clone();
-    out.metadata
-        .labels
-        .get_or_insert_with(BTreeMap::new)
-        .insert(labels::REV.into(), revision.into());
-    if let Some(spec) = out.spec.as_mut() {
-        let sel = spec.selector.get_or_insert_with(BTreeMap::new);
-        if revision == labels::DEFAULT_REVISION {
-            sel.remove(labels::REV);
-            sel.insert("istio".into(), "pilot".into());
-        } else {
-            sel.insert(labels::REV.into(), revision.into());
+/// The ports of `revision-tags-svc.yaml`.
+fn istiod_ports() -> Vec<ServicePort> {
+    let port = |name: &str, port: i32, target: i32| ServicePort {
+        name: Some(name.into()),
+        port,
+        target_port: (port != target).then_some(IntOrString::Int(target)),
+        protocol: Some("TCP".into()),
+        ..ServicePort::default()
+    };
+    vec![
+        port("grpc-xds", 15010, 15010),
+        port("https-dns", 15012, 15012),
+        port("https-webhook", 443, 15017),
+        port("http-monitoring", 15014, 15014),
+    ]
+}
+
+/// The tag's Service selecting `revision`'s istiod, as `istioctl tag set` (1.28) applies it
+/// (`generateTagService` in `istioctl/pkg/tag/generate.go`, template `revision-tags-svc.yaml`
+/// rendered with the revision as given, so `istio.io/rev: <rev>` selects istiod): its own
+/// labels without operator labels, nothing from the injector. `existing` is kept as for the
+/// tag; its other ports stay (they are merged by port, as server-side apply does).
+pub fn tag_service(
+    tag: &str,
+    revision: &str,
+    injector: &MutatingWebhookConfiguration,
+    existing: Option<&Service>,
+) -> Service {
+    let version = label_of(&injector.metadata, "app.kubernetes.io/version");
+    let mut template: BTreeMap<String, String> = [
+        (labels::REV, revision),
+        (labels::TAG, tag),
+        ("app", "istiod"),
+        ("istio", "pilot"),
+        ("release", RELEASE),
+        ("app.kubernetes.io/name", "istiod"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    template.extend(chart_labels("istiod", version));
+    let mut out = existing.cloned().unwrap_or_default();
+    out.metadata.name = Some(service_name(tag));
+    out.metadata.namespace.get_or_insert_with(|| istio_namespace(injector));
+    out.metadata.labels = overlay(out.metadata.labels.as_ref(), user_managed(template, &BTreeMap::new()));
+    let spec = out.spec.get_or_insert_with(ServiceSpec::default);
+    let mut ports = spec.ports.take().unwrap_or_default();
+    for p in istiod_ports() {
+        let same = |q: &ServicePort| q.port == p.port && q.protocol.as_deref().unwrap_or("TCP") == "TCP";
+        match ports.iter_mut().find(|q| same(q)) {
+            Some(q) => {
+                q.name.clone_from(&p.name);
+                q.target_port = p.target_port.or_else(|| q.target_port.take());
+            }
+            None => ports.push(p),
         }
     }
+    spec.ports = Some(ports);
+    spec.selector = Some(
+        [("app", "istiod"), (labels::REV, revision)]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+    );
     out
 }
 
@@ -431,7 +735,7 @@ webhooks:
 "#,
         )
         .unwrap();
-        let v = default_validator(&vwc, "1-28", &injector("1-28")).unwrap();
+        let v = default_validator("1-28", &injector("1-28"), Some(&vwc)).unwrap();
         let svc = v.webhooks.as_ref().unwrap()[0].client_config.service.as_ref().unwrap();
         assert_eq!(
             (svc.name.as_str(), svc.path.as_deref()),
@@ -443,11 +747,120 @@ webhooks:
             "metadata: {name: istiod-revision-tag-default, labels: {istio.io/rev: \"1-27\"}}\nspec: {selector: {app: istiod, istio.io/rev: \"1-27\"}}\n",
         )
         .unwrap();
-        let s = tag_service(&s, "1-28");
+        let s = tag_service("default", "1-28", &injector("1-28"), Some(&s));
         assert_eq!(s.spec.unwrap().selector.unwrap()["istio.io/rev"], "1-28");
         assert_eq!(
             validation_url("https://istiod.example:15017/inject/cluster/x"),
             "https://istiod.example:15017/validate"
         );
+    }
+
+    #[test]
+    fn a_new_tag_is_user_managed_without_operator_labels() {
+        let mut inj = injector("1-28");
+        inj.metadata.annotations = Some([("meta.helm.sh/release-name".to_string(), "istiod-1-28".to_string())].into());
+        inj.metadata
+            .labels
+            .as_mut()
+            .unwrap()
+            .insert("app.kubernetes.io/version".into(), "1.28.3".into());
+        let t = tag_webhook_configuration("prod", "1-28", &inj, None).unwrap();
+        let l = t.metadata.labels.unwrap();
+        assert!(
+            l.keys().all(|k| !k.contains("operator.istio.io")),
+            "istioctl strips operator labels: {l:?}"
+        );
+        assert_eq!(l["app.kubernetes.io/instance"], "istio");
+        assert_eq!(l["helm.sh/chart"], "istiod-1.28.3");
+        assert_eq!(l["release"], "istio");
+        assert_eq!(
+            t.metadata.annotations.unwrap()["meta.helm.sh/release-name"],
+            "istiod-1-28",
+            "the injector's annotations are copied"
+        );
+        let w = &t.webhooks.unwrap()[0];
+        let svc = w.client_config.service.as_ref().unwrap();
+        assert_eq!((svc.path.as_deref(), svc.port), (Some("/inject"), Some(443)));
+        assert_eq!(w.client_config.ca_bundle.as_ref().unwrap().0, b"CA");
+        assert_eq!(w.reinvocation_policy.as_deref(), Some("Never"));
+
+        // An existing tag keeps the labels istioctl does not render, as its apply does.
+        let mut existing = tag_webhook_configuration("prod", "1-27", &injector("1-27"), None).unwrap();
+        existing
+            .metadata
+            .labels
+            .as_mut()
+            .unwrap()
+            .insert("operator.istio.io/component".into(), "Pilot".into());
+        let moved = tag_webhook_configuration("prod", "1-28", &inj, Some(&existing)).unwrap();
+        assert_eq!(moved.metadata.labels.unwrap()["operator.istio.io/component"], "Pilot");
+    }
+
+    #[test]
+    fn the_auto_webhook_follows_the_injector() {
+        let mut inj = injector("default");
+        let mut auto = inj.webhooks.as_ref().unwrap()[0].clone();
+        auto.name = "auto.sidecar-injector.istio.io".into();
+        inj.webhooks.as_mut().unwrap().push(auto);
+        let t = tag_webhook_configuration("default", "default", &inj, None).unwrap();
+        let names: Vec<_> = t.webhooks.unwrap().into_iter().map(|w| w.name).collect();
+        assert_eq!(names.last().map(String::as_str), Some("auto.sidecar-injector.istio.io"));
+        assert_eq!(
+            tag_webhook_configuration("prod", "default", &inj, None)
+                .unwrap()
+                .webhooks
+                .unwrap()
+                .len(),
+            2,
+            "only the default tag carries the default webhooks"
+        );
+    }
+
+    #[test]
+    fn the_unrevisioned_injector_is_deactivated_not_deleted() {
+        let mut unrevisioned = injector("default");
+        unrevisioned.metadata.name = Some("istio-sidecar-injector".into());
+        let tag = existing_default_tag();
+        let all = vec![unrevisioned.clone(), tag, injector("1-28")];
+        let found = unrevisioned_injectors(&all);
+        assert_eq!(found.len(), 1);
+        assert!(!is_deactivated(found[0]));
+        let off = deactivated(found[0]);
+        assert!(is_deactivated(&off));
+        assert_eq!(off.metadata, unrevisioned.metadata, "labels and name kept");
+        let w = &off.webhooks.as_ref().unwrap()[0];
+        assert_eq!(
+            w.namespace_selector.as_ref().unwrap().match_labels.as_ref().unwrap()["istio.io/deactivated"],
+            "never-match"
+        );
+        assert_eq!(w.client_config, unrevisioned.webhooks.unwrap()[0].client_config);
+    }
+
+    #[test]
+    fn a_new_validator_and_service_are_rendered_whole() {
+        let v = default_validator("1-28", &injector("1-28"), None).unwrap();
+        let w = &v.webhooks.as_ref().unwrap()[0];
+        assert_eq!(w.failure_policy.as_deref(), Some("Ignore"));
+        let l = v.metadata.labels.unwrap();
+        assert_eq!((l["istio.io/tag"].as_str(), l["app"].as_str()), ("default", "istiod"));
+        assert!(l.keys().all(|k| !k.contains("operator.istio.io")), "{l:?}");
+
+        let mut failing = default_validator("1-27", &injector("1-27"), None).unwrap();
+        failing.webhooks.as_mut().unwrap()[0].failure_policy = Some("Fail".into());
+        let v = default_validator("1-28", &injector("1-28"), Some(&failing)).unwrap();
+        assert_eq!(
+            v.webhooks.unwrap()[0].failure_policy.as_deref(),
+            Some("Fail"),
+            "istiod's Fail is left as it is"
+        );
+
+        let s = tag_service("prod", "1-28", &injector("1-28"), None);
+        assert_eq!(s.metadata.name.as_deref(), Some("istiod-revision-tag-prod"));
+        assert_eq!(s.metadata.namespace.as_deref(), Some("istio-system"));
+        let spec = s.spec.unwrap();
+        assert_eq!(spec.ports.unwrap().len(), 4);
+        assert_eq!(spec.selector.unwrap()["istio.io/rev"], "1-28");
+        let l = s.metadata.labels.unwrap();
+        assert_eq!((l["istio.io/tag"].as_str(), l["istio"].as_str()), ("prod", "pilot"));
     }
 }

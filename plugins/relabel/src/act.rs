@@ -1,16 +1,18 @@
 //! The API calls that change the cluster: conditional namespace patches, each read again and
-//! decided again on a 409 Conflict, and the writes of a tag move.
+//! decided again on a 409 Conflict, and the writes of a tag change.
 
 use k8s_openapi::api::admissionregistration::v1::{MutatingWebhookConfiguration, ValidatingWebhookConfiguration};
 use k8s_openapi::api::core::v1::{Namespace, Service};
-use kube::api::{Api, Patch, PatchParams, PostParams};
+use kube::Resource;
+use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams, Preconditions};
 use serde::Serialize;
+use serde::de::DeserializeOwned;
 use shared::output::DryRun;
 use shared::{Connection, error::api_error};
 
 use crate::plan::NamespaceState;
 use crate::plan::namespaces::{self, Decision, Planned};
-use crate::plan::tags::{Object, Write};
+use crate::plan::tags::{Object, ObjectAction, Write};
 
 /// A conflict re-reads the namespace and decides again, at most this many times.
 const ATTEMPTS: usize = 5;
@@ -116,16 +118,7 @@ fn pause_for_tests() {
     }
 }
 
-/// What was done to one object of a tag move.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub(crate) enum ObjectAction {
-    Replaced,
-    Created,
-    Failed,
-}
-
-/// One object of a tag move, as reported.
+/// One object of a tag change, as reported.
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct Written {
@@ -138,70 +131,81 @@ pub(crate) struct Written {
     pub(crate) error: Option<String>,
 }
 
-/// Send the writes of a tag move in order (none with a client dry run).
+/// Send the writes of a tag change in order (none with a client dry run): creates, and
+/// replaces and deletes conditional on the resourceVersion read.
 ///
 /// # Errors
 ///
-/// When the tag's webhook configuration cannot be written: nothing else is sent then, so a
-/// failure changes nothing. A later object that fails is reported as failed.
-pub(crate) async fn move_tag(conn: &Connection, writes: Vec<Write>, dry_run: DryRun) -> shared::Result<Vec<Written>> {
-    let params = PostParams {
-        dry_run: dry_run.server(),
-        ..PostParams::default()
-    };
+/// When the first write fails: nothing else is sent then, so a failure changes nothing. A
+/// later object that fails is reported as failed.
+pub(crate) async fn tag(conn: &Connection, writes: Vec<Write>, dry_run: DryRun) -> shared::Result<Vec<Written>> {
     let mut out = Vec::with_capacity(writes.len());
-    for w in writes {
+    for (i, w) in writes.into_iter().enumerate() {
         let error = match &w.object {
-            Err(e) => Some(e.to_string()),
-            Ok(object) if dry_run.sends() => match send(conn, &w, object, &params).await {
-                Ok(()) => None,
-                Err(e) => {
-                    let err = api_error(e, &conn.url, format!("write {} {}", w.kind.to_lowercase(), w.name));
-                    if matches!(object, Object::Webhook { .. }) {
-                        return Err(err);
-                    }
-                    Some(err.to_string())
-                }
-            },
+            Ok(object) if dry_run.sends() => send(conn, &w, object, dry_run).await.err().map(|e| {
+                let verb = if w.action == ObjectAction::Deleted {
+                    "delete"
+                } else {
+                    "write"
+                };
+                api_error(e, &conn.url, format!("{verb} {} {}", w.kind.to_lowercase(), w.name))
+            }),
             Ok(_) => None,
+            Err(_) => None,
         };
-        let action = match (&error, &w.object) {
-            (Some(_), _) => ObjectAction::Failed,
-            (None, Ok(Object::Webhook { create: true, .. })) => ObjectAction::Created,
-            (None, _) => ObjectAction::Replaced,
+        let error = match (error, w.object) {
+            (Some(e), _) | (None, Err(e)) if i == 0 => return Err(e),
+            (Some(e), _) | (None, Err(e)) => Some(e.to_string()),
+            (None, Ok(_)) => None,
         };
         out.push(Written {
             kind: w.kind,
             name: w.name,
             namespace: w.namespace,
-            action,
+            action: if error.is_some() {
+                ObjectAction::Failed
+            } else {
+                w.action
+            },
             error,
         });
     }
     Ok(out)
 }
 
-async fn send(conn: &Connection, w: &Write, object: &Object, params: &PostParams) -> Result<(), kube::Error> {
+async fn send(conn: &Connection, w: &Write, object: &Object, dry_run: DryRun) -> Result<(), kube::Error> {
     let client = conn.client.clone();
+    let ns = w.namespace.as_deref().unwrap_or_default();
     match object {
-        Object::Webhook { config, create: true } => Api::<MutatingWebhookConfiguration>::all(client)
-            .create(params, config)
-            .await
-            .map(drop),
-        Object::Webhook { config, create: false } => Api::<MutatingWebhookConfiguration>::all(client)
-            .replace(&w.name, params, config)
-            .await
-            .map(drop),
-        Object::Service(svc) => {
-            let ns = w.namespace.as_deref().unwrap_or_default();
-            Api::<Service>::namespaced(client, ns)
-                .replace(&w.name, params, svc)
-                .await
-                .map(drop)
+        Object::Webhook(o) => write(Api::<MutatingWebhookConfiguration>::all(client), w, o, dry_run).await,
+        Object::Service(o) => write(Api::<Service>::namespaced(client, ns), w, o, dry_run).await,
+        Object::Validator(o) => write(Api::<ValidatingWebhookConfiguration>::all(client), w, o, dry_run).await,
+    }
+}
+
+/// Create, delete (conditional on the resourceVersion and uid read) or replace (conditional
+/// on the resourceVersion the object carries).
+async fn write<K>(api: Api<K>, w: &Write, object: &K, dry_run: DryRun) -> Result<(), kube::Error>
+where
+    K: Resource + Clone + DeserializeOwned + Serialize + std::fmt::Debug,
+{
+    let post = PostParams {
+        dry_run: dry_run.server(),
+        ..PostParams::default()
+    };
+    match w.action {
+        ObjectAction::Created => api.create(&post, object).await.map(drop),
+        ObjectAction::Deleted => {
+            let params = DeleteParams {
+                dry_run: dry_run.server(),
+                preconditions: Some(Preconditions {
+                    resource_version: object.meta().resource_version.clone(),
+                    uid: object.meta().uid.clone(),
+                }),
+                ..DeleteParams::default()
+            };
+            api.delete(&w.name, &params).await.map(drop)
         }
-        Object::Validator(vwc) => Api::<ValidatingWebhookConfiguration>::all(client)
-            .replace(&w.name, params, vwc)
-            .await
-            .map(drop),
+        _ => api.replace(&w.name, &post, object).await.map(drop),
     }
 }

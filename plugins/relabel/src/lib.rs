@@ -13,9 +13,8 @@ use clap::Parser;
 use shared::output::{DryRunArgs, OutputArgs};
 use shared::{ConnectArgs, Connection, ScopeArgs, collect, exit};
 
-use crate::act::ObjectAction;
 use crate::plan::namespaces::Request;
-use crate::plan::tags::TagRequest;
+use crate::plan::tags::{ObjectAction, TagRequest};
 use crate::report::NamespaceAction;
 
 const ABOUT: &str = "Point namespaces, or a revision tag, at another Istio control-plane revision";
@@ -31,21 +30,39 @@ or the tag itself is moved with --tag.
 
 Running pods keep their proxy until restarted: next step `kubectl mesh roll`.
 
-Exit codes: 0 ok, 1 error, 2 usage, 4 refused (target missing or not ready), 5 some
-namespaces failed.
+Revision tags (--tag TAG) are written exactly as `istioctl tag set TAG --revision REV
+--overwrite` writes them: the tag's MutatingWebhookConfiguration istio-revision-tag-TAG
+(created if the tag is new; labels and annotations copied from the revision's injector,
+operator.istio.io labels left out, so `istioctl uninstall --revision REV` keeps the tag),
+its Service istiod-revision-tag-TAG, and for `default` the validator
+istiod-default-validator. Moving `default` also deactivates the unrevisioned injector
+istio-sidecar-injector (its webhooks get the selector istio.io/deactivated=never-match),
+which would otherwise still inject istio-injection=enabled namespaces. Before writing,
+istioctl's webhook analysis (IST0139) must find no namespace and pod that two webhooks
+would inject, and no webhook calling a missing Service.
+Each object replaced remembers what it was in kubectl-mesh.io/relabel-previous:
+--tag TAG --undo points the tag back, removes it if the last relabel created it, and puts
+back the deactivated injector's selectors and the Service and validator as they were.
+--tag TAG --remove deletes the tag's configuration and Service, as `istioctl tag remove`
+(the validator and a deactivated injector are left as they are).
+--force also writes despite IST0139 conflicts, and removes a tag namespaces still use.
+
+Exit codes: 0 ok, 1 error, 2 usage, 4 refused (target missing or not ready, webhook
+conflict, tag still in use; nothing written), 5 some namespaces or objects failed.
 
 Examples:
   kubectl mesh relabel --to 1-28 -n default
   kubectl mesh relabel --from 1-27 --to 1-28 -A --dry-run=server
   kubectl mesh relabel --undo -n default
   kubectl mesh relabel --tag default --to 1-28      # like istioctl tag set default --revision 1-28 --overwrite
-  kubectl mesh relabel --tag default --undo";
+  kubectl mesh relabel --tag default --undo
+  kubectl mesh relabel --tag prod --remove          # like istioctl tag remove prod";
 
 #[derive(Debug, Parser)]
 #[command(name = "kubectl-mesh-relabel", bin_name = "kubectl mesh relabel", version = shared::VERSION, about = ABOUT, after_help = AFTER)]
 pub struct Args {
     /// Revision or tag the namespaces (or, with --tag, the revision the tag) should point to
-    #[arg(long, value_name = "REVISION|TAG", required_unless_present = "undo")]
+    #[arg(long, value_name = "REVISION|TAG", required_unless_present_any = ["undo", "remove"])]
     pub to: Option<String>,
     /// Only namespaces now bound to this revision or tag
     #[arg(long, value_name = "REVISION|TAG", conflicts_with_all = ["undo", "tag"])]
@@ -56,10 +73,14 @@ pub struct Args {
     /// Move this revision tag instead of relabeling namespaces
     #[arg(long, value_name = "TAG", conflicts_with_all = ["selector", "namespace", "all_namespaces"])]
     pub tag: Option<String>,
+    /// With --tag: delete the tag, as istioctl tag remove
+    #[arg(long, requires = "tag", conflicts_with_all = ["to", "undo", "selector", "namespace", "all_namespaces"])]
+    pub remove: bool,
     /// Namespaces matching this label selector (like kubectl's -l)
     #[arg(short = 'l', long, value_name = "SELECTOR", conflicts_with_all = ["namespace", "all_namespaces"])]
     pub selector: Option<String>,
-    /// Go ahead even if the target's istiod is not ready (it must still exist)
+    /// Go ahead even if the target's istiod is not ready (it must still exist); with --tag,
+    /// also despite webhook conflicts (IST0139) or namespaces that still use a removed tag
     #[arg(long)]
     pub force: bool,
     #[command(flatten)]
@@ -99,20 +120,25 @@ async fn relabel_namespaces(args: &Args, conn: &Connection) -> shared::Result<u8
     Ok(exit_code(outcomes.iter().any(|o| o.action == NamespaceAction::Failed)))
 }
 
-/// Point a revision tag at another revision, as `istioctl tag set --overwrite`, or back.
+/// Point a revision tag at another revision, as `istioctl tag set --overwrite`, remove it,
+/// as `istioctl tag remove`, or undo the last of these.
 async fn move_tag(args: &Args, conn: &Connection, tag: &str) -> shared::Result<u8> {
     let cluster = read::tag_cluster(conn).await?;
-    let request = args.to.as_deref().map_or(TagRequest::Undo, TagRequest::To);
+    let request = match (&args.to, args.remove) {
+        (Some(to), _) => TagRequest::To(to),
+        (None, true) => TagRequest::Remove,
+        (None, false) => TagRequest::Undo,
+    };
     let Some(plan) = plan::tags::plan(tag, request, &cluster, args.force)? else {
         report::nothing_to_undo(tag);
         return Ok(exit::OK);
     };
-    let written = match &plan.change {
+    let written = match plan.companions() {
         None => vec![],
-        Some(change) => {
-            let companions = read::companions(conn, change).await;
-            let writes = plan::tags::writes(&plan.to, change, companions)?;
-            act::move_tag(conn, writes, args.dry_run.dry_run).await?
+        Some((namespace, validator)) => {
+            let companions = read::companions(conn, namespace, validator).await;
+            let writes = plan::tags::writes(&plan, &cluster.webhooks, companions, args.force)?;
+            act::tag(conn, writes, args.dry_run.dry_run).await?
         }
     };
     report::tag(&plan, &written, args)?;
@@ -132,6 +158,18 @@ mod tests {
     #[test]
     fn flags_are_consistent() {
         super::Args::command().debug_assert();
+    }
+
+    #[test]
+    fn remove_is_for_a_tag_alone() {
+        let a = super::Args::try_parse_from(["x", "--tag", "prod", "--remove"]).unwrap();
+        assert!(a.remove && a.to.is_none());
+        assert!(
+            super::Args::try_parse_from(["x", "--remove", "-A"]).is_err(),
+            "--remove needs --tag"
+        );
+        assert!(super::Args::try_parse_from(["x", "--tag", "prod", "--remove", "--to", "1-28"]).is_err());
+        assert!(super::Args::try_parse_from(["x", "--tag", "prod", "--remove", "--undo"]).is_err());
     }
 
     #[test]

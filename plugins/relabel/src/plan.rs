@@ -150,15 +150,31 @@ pub(crate) mod fixtures {
         .unwrap()
     }
 
+    /// A tag's configuration with the selectors of `revision-tags-mwc.yaml` (the `rev.`
+    /// webhooks, and for `default` the `istio-injection=enabled` one).
     pub(crate) fn tag(name: &str, rev: &str) -> MutatingWebhookConfiguration {
-        let default_hooks = if name == "default" {
-            "- {name: namespace.sidecar-injector.istio.io, clientConfig: {}, sideEffects: None, admissionReviewVersions: [v1]}\n"
-        } else {
-            ""
+        let hook = |prefix: &str, ns: &str| {
+            format!(
+                "- {{name: {prefix}sidecar-injector.istio.io, sideEffects: None, admissionReviewVersions: [v1], \
+                 clientConfig: {{service: {{name: istiod-{rev}, namespace: istio-system, path: /inject}}}}, \
+                 namespaceSelector: {{matchExpressions: [{ns}]}}}}\n"
+            )
         };
+        let mut hooks = hook(
+            "rev.namespace.",
+            &format!(
+                "{{key: istio.io/rev, operator: In, values: [{name}]}}, {{key: istio-injection, operator: DoesNotExist}}"
+            ),
+        );
+        if name == "default" {
+            hooks.push_str(&hook(
+                "namespace.",
+                "{key: istio-injection, operator: In, values: [enabled]}",
+            ));
+        }
         serde_saphyr::from_str(&format!(
             "metadata: {{name: istio-revision-tag-{name}, labels: {{istio.io/tag: {name}, istio.io/rev: \"{rev}\"}}}}\n\
-             webhooks:\n- {{name: rev.namespace.sidecar-injector.istio.io, clientConfig: {{}}, sideEffects: None, admissionReviewVersions: [v1]}}\n{default_hooks}"
+             webhooks:\n{hooks}"
         ))
         .unwrap()
     }

@@ -1,5 +1,5 @@
-//! What relabel reads: the namespaces in play, and for a tag move the control plane with its
-//! webhook configurations (listed once) and the objects the move rewrites besides its webhook.
+//! What relabel reads: the namespaces in play, and for a tag change the control plane with
+//! its webhook configurations (listed once) and the objects the change rewrites besides them.
 
 use k8s_openapi::api::admissionregistration::v1::{MutatingWebhookConfiguration, ValidatingWebhookConfiguration};
 use k8s_openapi::api::apps::v1::Deployment;
@@ -10,7 +10,6 @@ use shared::{Connection, collect, error::api_error};
 
 use crate::plan::NamespaceState;
 use crate::plan::namespaces::Chosen;
-use crate::plan::tags::TagChange;
 
 /// The namespaces in play and how they were chosen: named with `-n` (each must exist),
 /// matching `-l`, or all of them.
@@ -87,27 +86,31 @@ pub(crate) async fn tag_cluster(conn: &Connection) -> shared::Result<TagCluster>
     })
 }
 
-/// The objects a tag move rewrites besides its webhook, as they are now (`None`: there is
-/// none). A failed read is kept, to be reported against that object alone.
+/// The objects a tag change rewrites besides its webhook configurations, as they are now. A
+/// failed read is kept, to be reported against those objects alone.
 #[derive(Debug)]
 pub(crate) struct Companions {
-    pub(crate) service: shared::Result<Option<Service>>,
+    /// Every Service where istiod runs: the tag's, and the revisions' (for istioctl's checks).
+    pub(crate) services: shared::Result<Vec<Service>>,
+    /// The default validator, when the change concerns `default` (`None`: there is none).
     pub(crate) validator: shared::Result<Option<ValidatingWebhookConfiguration>>,
 }
 
-/// Read the tag's Service and, for `default`, the validator the change names.
-pub(crate) async fn companions(conn: &Connection, change: &TagChange<'_>) -> Companions {
-    let ns = &change.istio_namespace;
-    let service = Api::<Service>::namespaced(conn.client.clone(), ns)
-        .get_opt(&change.service)
-        .await
-        .map_err(|e| api_error(e, &conn.url, format!("get service {} -n {ns}", change.service)));
-    let validator = match change.validator {
+/// Read the Services of `namespace` and, for `default`, the validator named.
+pub(crate) async fn companions(conn: &Connection, namespace: &str, validator: Option<&str>) -> Companions {
+    let services = collect::list_all(
+        conn,
+        &Api::<Service>::namespaced(conn.client.clone(), namespace),
+        ListParams::default(),
+        &format!("services in namespace {namespace}"),
+    )
+    .await;
+    let validator = match validator {
         Some(name) => Api::<ValidatingWebhookConfiguration>::all(conn.client.clone())
             .get_opt(name)
             .await
             .map_err(|e| api_error(e, &conn.url, format!("get validatingwebhookconfiguration {name}"))),
         None => Ok(None),
     };
-    Companions { service, validator }
+    Companions { services, validator }
 }

@@ -9,9 +9,9 @@ use shared::model::ControlPlane;
 use shared::output::{DryRun, Envelope, Paint};
 
 use crate::Args;
-use crate::act::{Attempt, Failure, ObjectAction, Written};
+use crate::act::{Attempt, Failure, Written};
 use crate::plan::namespaces::Decision;
-use crate::plan::tags::{Following, TagPlan, TagResult};
+use crate::plan::tags::{Following, ObjectAction, TagPlan, TagResult};
 use crate::plan::{InjectionLabels, NamespaceState, PREVIOUS, followed_tag};
 
 /// The kind of every relabel document, namespaces or tag.
@@ -63,7 +63,7 @@ struct NamespacesBody<'a> {
 struct TagBody<'a> {
     tag: &'a str,
     from: Option<&'a str>,
-    to: &'a str,
+    to: Option<&'a str>,
     result: TagResult,
     objects: &'a [Written],
     namespaces: &'a [Following],
@@ -224,7 +224,7 @@ pub(crate) fn tag(plan: &TagPlan<'_>, written: &[Written], args: &Args) -> share
         let body = TagBody {
             tag: &plan.tag,
             from: plan.from.as_deref(),
-            to: &plan.to,
+            to: plan.to.as_deref(),
             result: plan.result,
             objects: written,
             namespaces: &plan.following,
@@ -236,36 +236,64 @@ pub(crate) fn tag(plan: &TagPlan<'_>, written: &[Written], args: &Args) -> share
 }
 
 fn tag_text(plan: &TagPlan<'_>, written: &[Written], paint: Paint, dry_run: DryRun) -> String {
-    let (tag, to, suffix) = (&plan.tag, &plan.to, dry_run.suffix());
-    let unchanged = plan.result == TagResult::Unchanged;
-    let mut out = String::new();
-    if unchanged {
-        let _ = writeln!(out, "revision tag {tag} unchanged: already points to revision {to}");
+    let (tag, suffix) = (&plan.tag, dry_run.suffix());
+    let to = plan.to.as_deref().unwrap_or("-");
+    let from = plan.from.as_deref().unwrap_or(if plan.result == TagResult::Removed {
+        "-"
     } else {
-        let from = plan.from.as_deref().unwrap_or("(new)");
-        let _ = writeln!(out, "revision tag {tag} moved{suffix}: {from} → {}", paint.good(to));
-        for o in written {
-            let ns = o.namespace.as_deref().map(|n| format!(" -n {n}")).unwrap_or_default();
-            let object = format!("{}/{}{ns}", o.kind.to_lowercase(), o.name);
-            let _ = match (&o.error, o.action) {
-                (Some(e), _) => writeln!(out, "  {object} {}: {e}", paint.bad("failed")),
-                (None, ObjectAction::Created) => writeln!(out, "  {object} created{suffix}"),
-                (None, _) => writeln!(out, "  {object} replaced{suffix}"),
-            };
-        }
+        "(new)"
+    });
+    let mut out = String::new();
+    let _ = match plan.result {
+        TagResult::Unchanged => writeln!(out, "revision tag {tag} unchanged: already points to revision {to}"),
+        TagResult::Moved => writeln!(out, "revision tag {tag} moved{suffix}: {from} → {}", paint.good(to)),
+        TagResult::Created => writeln!(out, "revision tag {tag} created{suffix}: → {}", paint.good(to)),
+        TagResult::Removed => writeln!(out, "revision tag {tag} removed{suffix} (pointed to revision {from})"),
+    };
+    for o in written {
+        out.push_str(&object_line(o, paint, suffix));
     }
+    out.push_str(&following_text(plan, paint));
+    out
+}
+
+/// `  <kind>/<name> <what was done>`, as kubectl prints its changes.
+fn object_line(o: &Written, paint: Paint, suffix: &str) -> String {
+    let ns = o.namespace.as_deref().map(|n| format!(" -n {n}")).unwrap_or_default();
+    let object = format!("{}/{}{ns}", o.kind.to_lowercase(), o.name);
+    let done = match (&o.error, o.action) {
+        (Some(e), _) => return format!("  {object} {}: {e}\n", paint.bad("failed")),
+        (None, ObjectAction::Created) => "created",
+        (None, ObjectAction::Deleted) => "deleted",
+        (None, ObjectAction::Restored) => "restored",
+        (None, ObjectAction::Deactivated) => {
+            return format!(
+                "  {object} deactivated{suffix}: its webhooks now match nothing (istio.io/deactivated=never-match); \
+                 their selectors are kept in {PREVIOUS} for --undo\n"
+            );
+        }
+        (None, _) => "replaced",
+    };
+    format!("  {object} {done}{suffix}\n")
+}
+
+fn following_text(plan: &TagPlan<'_>, paint: Paint) -> String {
+    let tag = &plan.tag;
     if plan.following.is_empty() {
-        let _ = writeln!(out, "No namespace follows tag {tag}.");
-        return out;
+        return format!("No namespace follows tag {tag}.\n");
     }
     let names: Vec<String> = plan
         .following
         .iter()
         .map(|m| format!("{} ({})", m.namespace, m.via))
         .collect();
-    let verb = if unchanged { "follow it" } else { "move" };
-    let _ = writeln!(out, "Namespaces that {verb} with it: {}", names.join(", "));
-    if !unchanged {
+    let which = match plan.result {
+        TagResult::Unchanged => "follow it",
+        TagResult::Removed => "followed it",
+        TagResult::Moved | TagResult::Created => "move with it",
+    };
+    let mut out = format!("Namespaces that {which}: {}\n", names.join(", "));
+    if matches!(plan.result, TagResult::Moved | TagResult::Created) {
         let _ = writeln!(
             out,
             "{}",
@@ -378,13 +406,14 @@ mod tests {
         let plan = TagPlan {
             tag: "default".into(),
             from: Some("1-27".into()),
-            to: "1-28".into(),
+            to: Some("1-28".into()),
             result: TagResult::Moved,
             following: vec![Following {
                 namespace: "legacy".into(),
                 via: "istio-injection=enabled".into(),
             }],
             change: None,
+            removal: None,
         };
         let written = [
             Written {

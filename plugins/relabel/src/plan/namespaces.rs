@@ -314,7 +314,7 @@ mod tests {
             Decision::Change { .. }
         ));
         assert_eq!(
-            namespaces_following("default", &[enabled, ns("d", Some("default"), None)], &cp),
+            namespaces_following("default", &[enabled, ns("d", Some("default"), None)]),
             vec![
                 ("d".to_string(), "istio.io/rev=default".to_string()),
                 ("legacy".to_string(), "istio-injection=enabled".to_string())
