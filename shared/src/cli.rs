@@ -1,5 +1,5 @@
 //! The few lines every plugin's `main` shares: parse, run on a runtime, map errors to exit
-//! codes.
+//! codes, and end as kubectl ends when the reader of its output has gone.
 
 use std::future::Future;
 use std::process::ExitCode;
@@ -17,6 +17,7 @@ where
     F: FnOnce(A) -> Fut,
     Fut: Future<Output = crate::Result<u8>>,
 {
+    end_quietly_on_closed_pipe();
     let args = A::parse();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -32,5 +33,67 @@ where
     match runtime.block_on(step(args)) {
         Ok(code) => ExitCode::from(code),
         Err(err) => crate::error::report(command, &err),
+    }
+}
+
+/// Make `print!`/`eprintln!` into a closed pipe end the step as [`closed_pipe`] does, instead
+/// of panicking ("failed printing to stdout: Broken pipe", exit 101). Rust ignores SIGPIPE,
+/// so the write fails with EPIPE and std panics with that message; every other panic is
+/// reported as before.
+fn end_quietly_on_closed_pipe() {
+    let report = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        if is_closed_pipe(info.payload()) {
+            closed_pipe();
+        }
+        report(info);
+    }));
+}
+
+/// Whether a panic is std's "failed printing to stdout/stderr" for a closed pipe.
+fn is_closed_pipe(payload: &(dyn std::any::Any + Send)) -> bool {
+    let message = payload
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| payload.downcast_ref::<&str>().copied())
+        .unwrap_or_default();
+    let epipe = std::io::Error::from_raw_os_error(libc::EPIPE).to_string();
+    message.starts_with("failed printing to std") && message.ends_with(&epipe)
+}
+
+/// The reader of stdout has gone (`kubectl mesh revisions --proxies | head -1`): end now,
+/// without a word, as kubectl does. Go's runtime lets a write to a closed stdout or stderr
+/// kill the process with SIGPIPE (os/signal's "SIGPIPE" notes), so the shell sees 141 and
+/// `set -o pipefail` scripts the same status for kubectl and for every step.
+pub fn closed_pipe() -> ! {
+    // SAFETY: `signal` and `raise` are async-signal-safe libc calls on values libc defines;
+    // restoring SIGPIPE's default action then raising it ends the process at once.
+    #[cfg(unix)]
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+        libc::raise(libc::SIGPIPE);
+    }
+    // Not reached on Unix; elsewhere, the status a shell shows for SIGPIPE.
+    std::process::exit(141)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_closed_pipe_on_stdout_or_stderr_ends_quietly() {
+        let epipe = std::io::Error::from_raw_os_error(libc::EPIPE);
+        let stdout: Box<dyn std::any::Any + Send> = Box::new(format!("failed printing to stdout: {epipe}"));
+        let stderr: Box<dyn std::any::Any + Send> = Box::new(format!("failed printing to stderr: {epipe}"));
+        assert!(is_closed_pipe(stdout.as_ref()));
+        assert!(is_closed_pipe(stderr.as_ref()));
+        let other_error: Box<dyn std::any::Any + Send> = Box::new(format!(
+            "failed printing to stdout: {}",
+            std::io::Error::from_raw_os_error(libc::ENOSPC)
+        ));
+        assert!(!is_closed_pipe(other_error.as_ref()));
+        let other_panic: Box<dyn std::any::Any + Send> = Box::new("index out of bounds");
+        assert!(!is_closed_pipe(other_panic.as_ref()));
     }
 }

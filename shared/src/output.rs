@@ -1,6 +1,7 @@
-//! Output shared by every step: formats, colour rules, tables, the schema version.
+//! Output shared by every step: formats, colour rules, tables, the schema version, and
+//! stdout itself (a closed pipe ends the step as it ends kubectl).
 
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
 
 use comfy_table::{ContentArrangement, Table, presets};
 use owo_colors::{OwoColorize, Style};
@@ -21,36 +22,80 @@ pub enum Format {
     Json,
     /// YAML, the same document as JSON
     Yaml,
+    /// One kind/name per line, as kubectl's -o name (for xargs and loops)
+    Name,
 }
 
-/// `-o` and `--no-color`, flattened into every step.
+/// `--color`: when to colour the output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum Color {
+    /// On a terminal, unless NO_COLOR is set; also off a terminal when FORCE_COLOR is set
+    #[default]
+    Auto,
+    /// Always, even into a pipe or a file
+    Always,
+    /// Never
+    Never,
+}
+
+/// `-o`, `--no-headers` and `--color`, flattened into every step.
 #[derive(Debug, Clone, Default, clap::Args)]
 #[command(next_help_heading = "Output")]
 pub struct OutputArgs {
     /// Output format
     #[arg(short = 'o', long = "output", value_enum, default_value_t = Format::Table)]
     pub format: Format,
-    /// Never colour the output (also off when NO_COLOR is set or stdout is not a terminal)
+    /// Print tables without their header row, as kubectl's --no-headers
+    #[arg(long)]
+    pub no_headers: bool,
+    /// When to colour the output; a bare --color means always
+    #[arg(long, value_enum, value_name = "WHEN", default_value_t = Color::Auto, num_args = 0..=1, require_equals = true, default_missing_value = "always")]
+    pub color: Color,
+    /// Never colour the output (the same as --color=never)
     #[arg(long)]
     pub no_color: bool,
 }
 
 impl OutputArgs {
+    /// Colour or not, decided once: `--no-color`/`--color`, then `NO_COLOR`, then
+    /// `FORCE_COLOR`, then whether stdout is a terminal.
     pub fn paint(&self) -> Paint {
+        let set = |name: &str| std::env::var_os(name).is_some_and(|v| !v.is_empty());
+        let forced = std::env::var("FORCE_COLOR").is_ok_and(|v| !matches!(v.as_str(), "" | "0" | "false"));
         Paint {
-            enabled: colour_wanted(self.no_color, std::io::stdout().is_terminal()),
+            enabled: colour_wanted(self.color(), set("NO_COLOR"), forced, std::io::stdout().is_terminal()),
         }
+    }
+
+    /// `--color`, with `--no-color` meaning `never`.
+    pub fn color(&self) -> Color {
+        if self.no_color { Color::Never } else { self.color }
     }
 
     pub fn machine(&self) -> bool {
         matches!(self.format, Format::Json | Format::Yaml)
     }
+
+    /// Whether tables keep their header row (`--no-headers` drops it).
+    pub fn headers(&self) -> bool {
+        !self.no_headers
+    }
+
+    /// Render a table from [`table`], with its header row unless `--no-headers`.
+    pub fn render(&self, t: &Table) -> String {
+        if self.headers() { render(t) } else { render_rows(t) }
+    }
 }
 
-/// Colour only on a terminal, never with `NO_COLOR` (any non-empty value) or `--no-color`.
-pub fn colour_wanted(no_color_flag: bool, terminal: bool) -> bool {
-    let env_off = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
-    terminal && !no_color_flag && !env_off
+/// The colour decision table. An explicit `--color=always|never` wins; `auto` is off with
+/// `NO_COLOR` (no-color.org: a flag overrides it), else on with `FORCE_COLOR`
+/// (force-color.org), else on only on a terminal.
+pub fn colour_wanted(choice: Color, no_color_env: bool, force_color_env: bool, terminal: bool) -> bool {
+    match choice {
+        Color::Always => true,
+        Color::Never => false,
+        Color::Auto => !no_color_env && (force_color_env || terminal),
+    }
 }
 
 /// Colours that switch off as one.
@@ -178,14 +223,41 @@ pub fn table(headers: &[&str]) -> Table {
         .set_content_arrangement(ContentArrangement::Disabled)
         .set_header(headers.iter().map(|h| h.to_uppercase()));
     for col in t.column_iter_mut() {
-        col.set_padding((0, 3));
+        col.set_padding(PADDING);
     }
     t
 }
 
+/// No space before a column, three after it, as kubectl's tables.
+const PADDING: (u16, u16) = (0, 3);
+
 /// Render a table with trailing spaces trimmed.
 pub fn render(t: &Table) -> String {
     t.to_string().lines().map(str::trim_end).collect::<Vec<_>>().join("\n")
+}
+
+/// Render a table's rows without its header row (kubectl's `--no-headers`): the columns
+/// are as wide as their widest cell, not their header.
+pub fn render_rows(t: &Table) -> String {
+    let mut rows = Table::new();
+    rows.load_preset(presets::NOTHING)
+        .set_content_arrangement(ContentArrangement::Disabled);
+    for row in t.row_iter() {
+        rows.add_row(row.clone());
+    }
+    for col in rows.column_iter_mut() {
+        col.set_padding(PADDING);
+    }
+    render(&rows)
+}
+
+/// `-o name`: one `kind/name` per line, as kubectl prints them.
+pub fn names<I, S>(names: I) -> String
+where
+    I: IntoIterator<Item = S>,
+    S: std::fmt::Display,
+{
+    names.into_iter().map(|n| format!("{n}\n")).collect()
 }
 
 /// Print a document as JSON or YAML.
@@ -194,8 +266,19 @@ pub fn print_document<T: Serialize>(format: Format, doc: &T) -> crate::Result<()
         Format::Yaml => serde_saphyr::to_string(doc).map_err(|e| anyhow::anyhow!("cannot write YAML: {e}"))?,
         _ => serde_json::to_string_pretty(doc).map_err(|e| anyhow::anyhow!("cannot write JSON: {e}"))? + "\n",
     };
-    print!("{text}");
-    Ok(())
+    write_stdout(&text)
+}
+
+/// Write `text` to stdout. When the reader has gone (`kubectl mesh revisions | head -1`),
+/// the step ends as kubectl does, by SIGPIPE and without a word ([`crate::cli::closed_pipe`]);
+/// `print!` ends the same way, through the hook [`crate::cli::main`] installs.
+pub fn write_stdout(text: &str) -> crate::Result<()> {
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => crate::cli::closed_pipe(),
+        Err(e) => Err(anyhow::anyhow!("cannot write to stdout: {e}").into()),
+        Ok(()) => Ok(()),
+    }
 }
 
 #[cfg(test)]
@@ -203,13 +286,79 @@ mod tests {
     use super::*;
 
     #[test]
-    fn colour_only_on_a_terminal_without_opt_out() {
-        // NO_COLOR is not set in the test environment unless the caller set it.
-        if std::env::var_os("NO_COLOR").is_none() {
-            assert!(colour_wanted(false, true));
+    fn colour_decision_table() {
+        use Color::*;
+        // (choice, NO_COLOR, FORCE_COLOR, terminal) -> colour
+        let table = [
+            ((Auto, false, false, true), true),
+            ((Auto, false, false, false), false),
+            ((Auto, true, false, true), false),
+            ((Auto, false, true, false), true),
+            ((Auto, true, true, true), false),
+            ((Always, true, false, false), true),
+            ((Always, false, false, false), true),
+            ((Never, false, true, true), false),
+            ((Never, false, false, true), false),
+        ];
+        for ((choice, no_color, force, terminal), want) in table {
+            assert_eq!(
+                colour_wanted(choice, no_color, force, terminal),
+                want,
+                "{choice:?} NO_COLOR={no_color} FORCE_COLOR={force} terminal={terminal}"
+            );
         }
-        assert!(!colour_wanted(false, false));
-        assert!(!colour_wanted(true, true));
+    }
+
+    #[derive(Debug, clap::Parser)]
+    struct Flags {
+        #[command(flatten)]
+        output: OutputArgs,
+    }
+
+    fn flags(args: &[&str]) -> OutputArgs {
+        use clap::Parser;
+        Flags::try_parse_from(std::iter::once("step").chain(args.iter().copied()))
+            .unwrap_or_else(|e| panic!("{args:?}: {e}"))
+            .output
+    }
+
+    #[test]
+    fn color_flags_read_like_git_and_no_color_stays_an_alias() {
+        use clap::CommandFactory;
+        Flags::command().debug_assert();
+        assert_eq!(flags(&[]).color(), Color::Auto);
+        assert_eq!(flags(&["--color"]).color(), Color::Always);
+        assert_eq!(flags(&["--color=never"]).color(), Color::Never);
+        assert_eq!(flags(&["--color=always"]).color(), Color::Always);
+        assert_eq!(flags(&["--no-color"]).color(), Color::Never);
+        assert_eq!(flags(&["--no-color", "--color=always"]).color(), Color::Never);
+        assert!(!flags(&["--color=never"]).paint().enabled);
+        assert!(flags(&["--color=always"]).paint().enabled);
+    }
+
+    #[test]
+    fn name_format_and_no_headers_parse() {
+        let f = flags(&["-o", "name", "--no-headers"]);
+        assert_eq!(f.format, Format::Name);
+        assert!(!f.headers() && !f.machine());
+        assert!(flags(&[]).headers());
+        assert_eq!(
+            names(["namespace/default", "namespace/prod"]),
+            "namespace/default\nnamespace/prod\n"
+        );
+        assert_eq!(names(Vec::<String>::new()), "");
+    }
+
+    #[test]
+    fn no_headers_drops_the_header_and_sizes_columns_by_their_cells() {
+        let mut t = table(&["namespace", "out of date", "x"]);
+        t.add_row(vec!["default", "0", "a"]);
+        t.add_row(vec!["istio-system", "12", "b"]);
+        let with = flags(&[]).render(&t);
+        assert_eq!(with.lines().next(), Some("NAMESPACE      OUT OF DATE   X"));
+        let without = flags(&["--no-headers"]).render(&t);
+        assert_eq!(without, "default        0    a\nistio-system   12   b");
+        assert_eq!(render_rows(&table(&["a"])), "");
     }
 
     #[test]
