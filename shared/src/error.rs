@@ -17,8 +17,13 @@ pub mod exit {
     pub const PARTIAL: u8 = 5;
     /// `roll`: a workload's rollout failed or its new pods carry the wrong proxy; the roll stopped.
     pub const ROLLOUT_FAILED: u8 = 6;
-    /// Interrupted by Ctrl-C (SIGINT), after a clean stop.
+    /// Interrupted by Ctrl-C (SIGINT), after a clean stop: 128 + 2, the status a shell
+    /// gives a process SIGINT ends.
     pub const INTERRUPTED: u8 = 130;
+    /// Stopped by SIGTERM (`kill`, a CI job's timeout, a pod's termination), after a clean
+    /// stop: 128 + 15, the status a shell reports for a process SIGTERM ends, so the caller
+    /// that sent it sees the code it expects.
+    pub const TERMINATED: u8 = 143;
 }
 
 /// An error that knows which exit code it deserves and says what to do about it.
