@@ -174,14 +174,16 @@ pub(crate) fn revision_arg(arg: &str) -> shared::Result<String> {
     Ok(revision.to_string())
 }
 
-/// A revision tag is not a revision: prune takes the revision it points to.
+/// A revision tag is not a revision: prune takes the revision it points to. The
+/// unrevisioned control plane's revision is named `default` like the default tag; while it
+/// exists, `default` names it.
 pub(crate) fn not_a_tag(revision: &str, cp: &ControlPlane) -> shared::Result<()> {
     match cp.tags.get(revision) {
-        Some(t) => Err(shared::Error::Usage(format!(
+        Some(t) if !cp.revisions.contains_key(revision) => Err(shared::Error::Usage(format!(
             "{revision} is a revision tag (pointing to {}), not a revision; prune takes a revision, see `kubectl mesh revisions`",
             t.revision
         ))),
-        None => Ok(()),
+        _ => Ok(()),
     }
 }
 
@@ -1153,5 +1155,26 @@ mod tests {
             of_1_27.contains(&"pod/webapp-d688b487-kh22b -n default".to_string()),
             "{of_1_27:?}"
         );
+    }
+
+    #[test]
+    fn the_default_revision_stays_prunable_once_the_default_tag_points_elsewhere() {
+        // helm-canary-from-default after `relabel --tag default --to 1-28`.
+        let mut objects = applied(&[
+            "helm/default-base-1.27.4.yaml",
+            "helm/default-istiod-1.27.4.yaml",
+            "helm/istiod-1-28.yaml",
+            "tag-default-1-27.yaml",
+        ]);
+        move_default_tag(&mut objects, "1-28", true);
+        let cluster = cluster_of("default", &objects, &[("default", &[("istio.io/rev", "1-28")])], &[]);
+        let cp = &cluster.mesh.control_plane;
+        assert_eq!(cp.tags["default"].revision, "1-28");
+        assert!(
+            not_a_tag("default", cp).is_ok(),
+            "`default` names the unrevisioned revision"
+        );
+        let all = plan_users(&cluster);
+        assert!(!all.contains("istiod-default-validator"), "{all}");
     }
 }

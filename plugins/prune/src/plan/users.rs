@@ -4,9 +4,11 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use kube::api::DynamicObject;
-use shared::model::{ControlPlane, Injection, Mesh, NamespaceBinding, ProxyState, labels};
+use shared::model::{
+    ControlPlane, Expectation, Injection, Mesh, NamespaceBinding, NoSidecar, ProxyKind, ProxyState, labels,
+};
 
-use super::pods::{GatewayApi, LivePod};
+use super::pods::LivePod;
 use super::{Cluster, Item, User, item, kind_of, pod_selector, selects, webhooks};
 
 /// Who still uses `revision`. Pods that prune itself removes (those of the revision's own
@@ -209,7 +211,9 @@ fn services_of(pod: &LivePod, ns: &str, selected: &[DynamicObject], delete: &[It
 
 // ---- The revision's pods ----
 
-/// What restarting a pod of the revision does, which decides the command that frees it.
+/// What restarting a pod of the revision does, by the model's [`Expectation`] (what a new
+/// pod of its workload gets, the rule roll plans by), which decides the command that frees
+/// it.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 enum Restart {
     /// Injected again by another revision: `kubectl mesh roll` restarts it.
@@ -218,101 +222,83 @@ enum Restart {
     SelectedAgain,
     /// Its own `istio.io/rev` label asks for the revision again.
     LabelledAgain,
-    /// No revision injects it any more: a restart removes its sidecar, and roll, whose plan
-    /// restarts only proxies a restart moves, leaves it.
-    Removes(String),
-    /// Not injected: the revision is written in its workload's template.
-    Pinned,
-    /// Its proxy was not read.
+    /// No revision injects it any more: a restart removes its sidecar, and roll, which
+    /// restarts only proxies a restart brings up to date, leaves it. `namespace_wide`: the
+    /// namespace or the control plane decides, not the pod.
+    Removes { why: String, namespace_wide: bool },
+    /// A Gateway API gateway or waypoint: istiod renders its Deployment for this Gateway,
+    /// and the Gateway's `istio.io/rev` decides which istiod.
+    Rendered { gateway: String, waypoint: bool },
+    /// Its chart or istioctl wrote the proxy into the workload: a restart keeps it.
+    Installed,
+    /// Its proxy was not recognised.
     Unknown,
 }
 
-/// A pod and its proxy as the model reads it (absent when no `istio-proxy` was seen).
+/// A pod and its proxy as the model reads it (absent when no proxy was recognised).
 type PodProxy<'a> = (&'a LivePod, Option<&'a ProxyState>);
 
 /// The revision's pods that stay when prune is done, grouped by namespace and by what a
-/// restart does to them, plus the Gateway API gateways and waypoints that run on it.
+/// restart does to them (one group per Gateway for gateways istiod renders).
 fn pod_users(revision: &str, mesh: &Mesh, pods: &[&LivePod], to: &str) -> Vec<User> {
-    let mut gateways: BTreeMap<(&str, GatewayApi<'_>), Vec<&str>> = BTreeMap::new();
     let mut groups: BTreeMap<(&str, Restart), Vec<PodProxy<'_>>> = BTreeMap::new();
     for p in pods
         .iter()
         .filter(|p| p.revision.as_deref() == Some(revision) && !p.is_istiod())
     {
-        if let Some(g) = p.gateway_api() {
-            gateways.entry((&p.namespace, g)).or_default().push(&p.name);
-            continue;
-        }
         let state = mesh
             .proxies
             .iter()
             .find(|s| s.proxy.namespace == p.namespace && s.proxy.pod == p.name);
-        let restart = if p.injected {
-            restart(revision, mesh, state)
-        } else {
-            Restart::Pinned
-        };
+        let restart = state.map_or(Restart::Unknown, |s| restart(revision, mesh, s));
         groups.entry((&p.namespace, restart)).or_default().push((p, state));
     }
-    let gateway_users = gateways
+    groups
         .into_iter()
-        .map(|((ns, g), names)| gateway_api_user(revision, ns, g, &names, to));
-    let pod_users = groups
-        .into_iter()
-        .map(|((ns, restart), pods)| restart_user(revision, ns, &restart, &pods, to));
-    gateway_users.chain(pod_users).collect()
+        .map(|((ns, restart), pods)| restart_user(revision, ns, &restart, &pods, to))
+        .collect()
 }
 
-/// What a restart gives the pod, by the model's webhook rules (`expected_revision` in
-/// shared/src/model/mesh.rs, the rule roll plans by).
-fn restart(revision: &str, mesh: &Mesh, state: Option<&ProxyState>) -> Restart {
-    let Some(state) = state else { return Restart::Unknown };
-    let ns = mesh.namespaces.get(&state.proxy.namespace);
-    match state.expected_revision.as_deref() {
-        Some(r) if r != revision => Restart::Moves,
-        Some(_) => match ns.map(|n| &n.injection) {
+fn restart(revision: &str, mesh: &Mesh, state: &ProxyState) -> Restart {
+    let p = &state.proxy;
+    let ns = mesh.namespaces.get(&p.namespace);
+    match &state.expected {
+        Expectation::Injected { revision: r, .. } if r != revision => Restart::Moves,
+        Expectation::Injected { .. } => match ns.map(|n| &n.injection) {
             Some(Injection::Revision { .. }) => Restart::SelectedAgain,
-            _ if state.proxy.rev_label.is_some() => Restart::LabelledAgain,
+            _ if p.rev_label.is_some() => Restart::LabelledAgain,
             _ => Restart::SelectedAgain,
         },
-        None => Restart::Removes(no_revision(&state.proxy.namespace, ns)),
+        Expectation::Rendered { .. } | Expectation::NoController { .. } => Restart::Rendered {
+            gateway: p.gateway_name.clone().unwrap_or_else(|| p.workload.name.clone()),
+            waypoint: p.kind == ProxyKind::Waypoint,
+        },
+        Expectation::Installed => Restart::Installed,
+        Expectation::NoSidecar { reason } => Restart::Removes {
+            why: no_sidecar(&p.namespace, ns, reason),
+            namespace_wide: reason.namespace_wide(),
+        },
     }
 }
 
-/// Why the namespace gives a new pod no sidecar.
-fn no_revision(name: &str, ns: Option<&NamespaceBinding>) -> String {
-    match ns.map(|n| &n.injection) {
-        Some(Injection::Disabled) => format!("namespace {name} is labelled istio-injection=disabled"),
-        Some(Injection::Broken { reason }) => format!("namespace {name}: {reason}"),
-        _ => format!("namespace {name} has no injection label and the pods' own labels ask for no revision"),
-    }
-}
-
-/// `kubectl label gateway`: istiod of the revision named there renders the Deployment
-/// (the Gateway's `istio.io/rev` label decides, `IsMine` in pkg/revisions/tag_watcher.go).
-fn gateway_api_user(revision: &str, ns: &str, g: GatewayApi<'_>, pods: &[&str], to: &str) -> User {
-    let what = if g.waypoint { "waypoint" } else { "Gateway API gateway" };
-    User {
-        what: format!(
-            "{what} {} in namespace {ns} runs on {revision} (istiod {revision} renders its Deployment): {}",
-            g.name,
-            pods.join(", ")
-        ),
-        fix: format!(
-            "kubectl label gateway {} -n {ns} istio.io/rev={to} --overwrite (istiod {to} then renders it)",
-            g.name
-        ),
+/// Why a new pod gets no sidecar, naming the namespace when it decides.
+fn no_sidecar(name: &str, ns: Option<&NamespaceBinding>, reason: &NoSidecar) -> String {
+    match (ns.map(|n| &n.injection), reason) {
+        (Some(Injection::Disabled), _) => format!("namespace {name} is labelled istio-injection=disabled"),
+        (Some(Injection::Broken { reason }), _) => format!("namespace {name}: {reason}"),
+        (_, NoSidecar::NoWebhook) => format!("no injector webhook matches them in namespace {name}"),
+        _ => reason.to_string(),
     }
 }
 
 fn restart_user(revision: &str, ns: &str, restart: &Restart, pods: &[PodProxy<'_>], to: &str) -> User {
     let names: Vec<&str> = pods.iter().map(|(p, _)| p.name.as_str()).collect();
+    let names = names.join(", ");
     let carry = format!(
-        "{} running or pending pod(s) in namespace {ns} carry proxies injected by {revision}: {}",
-        names.len(),
-        names.join(", ")
+        "{} running or pending pod(s) in namespace {ns} carry proxies injected by {revision}: {names}",
+        pods.len()
     );
-    let workloads = workloads(pods);
+    let workloads = workloads(pods).join(" ");
     let (what, fix) = match restart {
         Restart::Moves | Restart::Unknown => (carry, format!("kubectl mesh roll -n {ns}")),
         Restart::SelectedAgain => (
@@ -323,27 +309,39 @@ fn restart_user(revision: &str, ns: &str, restart: &Restart, pods: &[PodProxy<'_
         ),
         Restart::LabelledAgain => (
             format!("{carry}; their own istio.io/rev label asks for {revision} again"),
+            format!("set istio.io/rev={to} in the pod template of {workloads} -n {ns}, which restarts them"),
+        ),
+        Restart::Removes { why, namespace_wide } => {
+            let keep = if *namespace_wide {
+                format!("kubectl mesh relabel --to {to} -n {ns}, then kubectl mesh roll -n {ns}")
+            } else {
+                format!("remove the opt-out from their pod template, then kubectl mesh roll -n {ns}")
+            };
+            (
+                format!("{carry}; {why}, so a restart removes their sidecar and `kubectl mesh roll` restarts nothing"),
+                format!(
+                    "{} (they run on without a sidecar), or to keep them in the mesh: {keep}",
+                    restart_commands(ns, pods)
+                ),
+            )
+        }
+        // `IsMine` in pkg/revisions/tag_watcher.go: the Gateway's istio.io/rev picks the istiod.
+        Restart::Rendered { gateway, waypoint } => (
             format!(
-                "set istio.io/rev={to} in the pod template of {} -n {ns}, which restarts them",
-                workloads.join(" ")
+                "{} {gateway} in namespace {ns} runs on {revision} (istiod {revision} renders its Deployment): {names}",
+                if *waypoint { "waypoint" } else { "Gateway API gateway" }
+            ),
+            format!(
+                "kubectl label gateway {gateway} -n {ns} istio.io/rev={to} --overwrite (istiod {to} then renders it)"
             ),
         ),
-        Restart::Removes(why) => (
-            format!("{carry}; {why}, so a restart removes their sidecar and `kubectl mesh roll` restarts nothing"),
+        Restart::Installed => (
             format!(
-                "{} (they run on without a sidecar), or to keep them in the mesh: kubectl mesh relabel --to {to} -n {ns}, then kubectl mesh roll -n {ns}",
-                restart_commands(ns, pods)
-            ),
-        ),
-        Restart::Pinned => (
-            format!(
-                "{} pod(s) in namespace {ns} run a proxy of {revision} written into their workload's template (not injected): {}",
-                names.len(),
-                names.join(", ")
+                "{} pod(s) in namespace {ns} run a proxy of {revision} written into their workload (not injected): {names}",
+                pods.len()
             ),
             format!(
-                "reinstall {} -n {ns} with revision {to} (an istioctl gateway: `istioctl install --revision {to}` with it enabled)",
-                workloads.join(" ")
+                "reinstall {workloads} -n {ns} with revision {to} (an istioctl gateway: `istioctl install --revision {to}` with it enabled)"
             ),
         ),
     };
