@@ -36,11 +36,12 @@ where
     }
 }
 
-/// Make `print!`/`eprintln!` into a closed pipe end the step as [`closed_pipe`] does, instead
-/// of panicking ("failed printing to stdout: Broken pipe", exit 101). Rust ignores SIGPIPE,
-/// so the write fails with EPIPE and std panics with that message; every other panic is
-/// reported as before.
-fn end_quietly_on_closed_pipe() {
+/// Make `print!`/`eprintln!` into a closed pipe end the process as [`closed_pipe`] does,
+/// instead of panicking ("failed printing to stdout: Broken pipe", exit 101). Rust ignores
+/// SIGPIPE, so the write fails with EPIPE and std panics with that message; every other
+/// panic is reported as before. [`main`] calls it; a binary with a `main` of its own (the
+/// `kubectl mesh` dispatcher) calls it first thing.
+pub fn end_quietly_on_closed_pipe() {
     let report = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
         if is_closed_pipe(info.payload()) {
