@@ -59,23 +59,7 @@ fn canary_step_4_prunes_exactly_1_27_once_nothing_uses_it() {
 
     // Move the namespace and every pod.
     stdout(sandbox.plugin("relabel").args(["--from", "1-27", "--to", "1-28", "-A"]));
-    stdout(
-        sandbox
-            .kubectl()
-            .args(["rollout", "restart", "deployment", "-n", "default"]),
-    );
-    let deployments = stdout(
-        sandbox
-            .kubectl()
-            .args(["get", "deployments", "-n", "default", "-o", "name"]),
-    );
-    for d in deployments.lines() {
-        stdout(
-            sandbox
-                .kubectl()
-                .args(["rollout", "status", d, "-n", "default", "--timeout=180s"]),
-        );
-    }
+    restart_all(&sandbox, "default");
     // Still behind the default tag.
     let (code, _, err) = prune(&sandbox, &["1-27", "--yes"]);
     assert_eq!(code, 4, "{err}");
@@ -162,4 +146,257 @@ fn canary_step_4_prunes_exactly_1_27_once_nothing_uses_it() {
     let (code, _, err) = prune(&sandbox, &["1-28", "--yes"]);
     assert_eq!(code, 4, "{err}");
     assert!(err.contains("1-28 is the only control-plane revision"), "{err}");
+}
+
+/// Apply a manifest through kubectl, from a file (the sandbox's kubectl reads no stdin).
+fn apply(sandbox: &Sandbox, name: &str, yaml: &str) {
+    let path = std::env::temp_dir().join(format!("kubectl-mesh-prune-{}-{name}.yaml", std::process::id()));
+    std::fs::write(&path, yaml).unwrap();
+    stdout(sandbox.kubectl().args(["apply", "-f"]).arg(&path));
+    let _ = std::fs::remove_file(&path);
+}
+
+/// What istiod 1-28's deployment controller renders for a Gateway API `Gateway` named
+/// shop-gateway (istio-discovery/files/kube-gateway.yaml): the pods carry the revision only
+/// as the istio.io/rev annotation and are not injected.
+const GATEWAY_API_1_28: &str = r#"
+apiVersion: v1
+kind: Namespace
+metadata:
+  name: shop
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: shop-gateway-istio
+  namespace: shop
+  labels:
+    gateway.istio.io/managed: istio.io-gateway-controller
+    gateway.networking.k8s.io/gateway-class-name: istio
+    gateway.networking.k8s.io/gateway-name: shop-gateway
+spec:
+  selector:
+    matchLabels:
+      gateway.networking.k8s.io/gateway-name: shop-gateway
+  template:
+    metadata:
+      annotations:
+        istio.io/rev: 1-28
+        prometheus.io/path: /stats/prometheus
+        prometheus.io/port: "15020"
+        prometheus.io/scrape: "true"
+      labels:
+        gateway.istio.io/managed: istio.io-gateway-controller
+        gateway.networking.k8s.io/gateway-class-name: istio
+        gateway.networking.k8s.io/gateway-name: shop-gateway
+        istio.io/dataplane-mode: none
+        service.istio.io/canonical-name: shop-gateway-istio
+        service.istio.io/canonical-revision: latest
+        sidecar.istio.io/inject: "false"
+    spec:
+      containers:
+      - name: istio-proxy
+        image: docker.io/istio/proxyv2:1.28.3
+        args: [proxy, router, --domain, $(POD_NAMESPACE).svc.cluster.local]
+        env:
+        - {name: PILOT_CERT_PROVIDER, value: istiod}
+        - {name: CA_ADDR, value: istiod-1-28.istio-system.svc:15012}
+"#;
+
+#[test]
+fn canary_1_28_is_refused_while_its_gateways_serve_unless_they_are_included() {
+    let sandbox = Sandbox::fresh("canary");
+    // istiod 1-28 also runs a Gateway API gateway.
+    apply(&sandbox, "gateway-api", GATEWAY_API_1_28);
+    stdout(sandbox.kubectl().args([
+        "rollout",
+        "status",
+        "deployment/shop-gateway-istio",
+        "-n",
+        "shop",
+        "--timeout=60s",
+    ]));
+    let start = objects(&sandbox);
+
+    // 1-28 took over the gateways at its install: pruning it would delete them.
+    let (code, _, err) = prune(&sandbox, &["1-28", "--yes"]);
+    println!("prune 1-28 --yes:\n{err}");
+    assert_eq!(code, 4, "{err}");
+    assert!(err.contains("nothing was deleted"), "{err}");
+    assert!(
+        err.contains("gateway deployment/istio-ingressgateway -n istio-system runs on 1-28 with 1 live pod(s)")
+            && err.contains("pruning deletes it with service/istio-ingressgateway (LoadBalancer)"),
+        "{err}"
+    );
+    assert!(
+        err.contains("gateway deployment/istio-egressgateway -n istio-system"),
+        "{err}"
+    );
+    assert!(
+        err.contains("istioctl install --revision 1-27") && err.contains("--include-gateways"),
+        "{err}"
+    );
+    assert!(
+        err.contains("Gateway API gateway shop-gateway in namespace shop runs on 1-28")
+            && err.contains("kubectl label gateway shop-gateway -n shop istio.io/rev=1-27 --overwrite"),
+        "{err}"
+    );
+    assert_eq!(objects(&sandbox), start, "a refused prune deletes nothing");
+
+    // --include-gateways takes the revision's own gateways, never a Gateway API one.
+    let (code, _, err) = prune(&sandbox, &["1-28", "--include-gateways", "--dry-run"]);
+    assert_eq!(code, 4, "{err}");
+    assert!(!err.contains("gateway deployment/istio-ingressgateway"), "{err}");
+    assert!(err.contains("Gateway API gateway shop-gateway"), "{err}");
+
+    stdout(sandbox.kubectl().args([
+        "delete",
+        "deployment/shop-gateway-istio",
+        "-n",
+        "shop",
+        "--cascade=foreground",
+        "--wait=true",
+        "--timeout=60s",
+    ]));
+    let (code, out, err) = prune(&sandbox, &["1-28", "--include-gateways", "--dry-run", "-o", "json"]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    let doc: Value = serde_json::from_str(&out).unwrap();
+    let deleted: BTreeSet<(String, String)> = doc["plan"]["delete"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| {
+            (
+                i["kind"].as_str().unwrap().to_string(),
+                i["name"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    for (kind, name) in [
+        ("Deployment", "istio-ingressgateway"),
+        ("Service", "istio-ingressgateway"),
+        ("Deployment", "istio-egressgateway"),
+        ("Deployment", "istiod-1-28"),
+    ] {
+        assert!(
+            deleted.contains(&(kind.into(), name.into())),
+            "{kind}/{name}: {deleted:?}"
+        );
+    }
+    assert_eq!(
+        objects(&sandbox).len(),
+        start.len() - 1,
+        "only the Gateway API Deployment went"
+    );
+}
+
+#[test]
+fn helm_default_revision_is_refused_while_its_validators_call_istiod() {
+    let sandbox = Sandbox::fresh("helm-canary-from-default");
+    // STEP 2 and 3: the app moves to 1-28.
+    stdout(sandbox.plugin("relabel").args(["--to", "1-28", "-n", "default"]));
+    restart_all(&sandbox, "default");
+    let start = objects(&sandbox);
+
+    // istio-base's istiod-default-validator and istiod's own validator still call `istiod`,
+    // and neither is selected (no operator.istio.io/component label).
+    let (code, _, err) = prune(&sandbox, &["default", "--yes"]);
+    println!("prune default --yes:\n{err}");
+    assert_eq!(code, 4, "{err}");
+    assert!(
+        err.contains("validatingwebhookconfiguration/istiod-default-validator still calls service istio-system/istiod: without it every create and update of an Istio resource is rejected, cluster-wide"),
+        "{err}"
+    );
+    assert!(
+        err.contains("kubectl mesh relabel --tag default --to 1-28")
+            && err.contains(
+                "helm upgrade istio-base istio/base -n istio-system --reuse-values --set defaultRevision=1-28"
+            ),
+        "{err}"
+    );
+    assert!(
+        err.contains(
+            "validatingwebhookconfiguration/istio-validator-istio-system still calls service istio-system/istiod"
+        ) && err.contains("kubectl delete validatingwebhookconfiguration istio-validator-istio-system"),
+        "{err}"
+    );
+    assert!(
+        !err.contains("carry proxies injected by default"),
+        "the app moved: {err}"
+    );
+    assert_eq!(objects(&sandbox), start, "a refused prune deletes nothing");
+
+    // The commands named free the revision.
+    stdout(sandbox.plugin("relabel").args(["--tag", "default", "--to", "1-28"]));
+    stdout(sandbox.kubectl().args([
+        "delete",
+        "validatingwebhookconfiguration",
+        "istio-validator-istio-system",
+    ]));
+    let (code, out, err) = prune(&sandbox, &["default", "--dry-run"]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(out.contains("Dry run: nothing deleted."), "{out}");
+}
+
+/// `kubectl rollout restart` every Deployment of the namespace and wait for the rollouts.
+fn restart_all(sandbox: &Sandbox, namespace: &str) {
+    stdout(
+        sandbox
+            .kubectl()
+            .args(["rollout", "restart", "deployment", "-n", namespace]),
+    );
+    let deployments = stdout(
+        sandbox
+            .kubectl()
+            .args(["get", "deployments", "-n", namespace, "-o", "name"]),
+    );
+    for d in deployments.lines() {
+        stdout(
+            sandbox
+                .kubectl()
+                .args(["rollout", "status", d, "-n", namespace, "--timeout=180s"]),
+        );
+    }
+}
+
+#[test]
+fn pods_in_a_namespace_that_selects_no_revision_are_freed_by_a_restart_not_by_roll() {
+    let sandbox = Sandbox::fresh("canary");
+    // The app's namespace opted out of injection after its pods were injected by 1-27.
+    stdout(
+        sandbox
+            .kubectl()
+            .args(["label", "namespace", "default", "istio-injection=disabled"]),
+    );
+
+    // roll has nothing to restart there: a restart gives no revision.
+    let (code, out, err) = run(sandbox.plugin("roll").args(["-n", "default", "--dry-run"]));
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(out.contains("Nothing to restart"), "{out}");
+
+    let (code, _, err) = prune(&sandbox, &["1-27", "--yes"]);
+    println!("prune 1-27 --yes:\n{err}");
+    assert_eq!(code, 4, "{err}");
+    assert!(
+        err.contains("namespace default is labelled istio-injection=disabled, so a restart removes their sidecar and `kubectl mesh roll` restarts nothing"),
+        "{err}"
+    );
+    assert!(
+        err.contains("kubectl rollout restart deployment/api-gateway deployment/position-simulator deployment/position-tracker deployment/staff-service deployment/staff-service-risky-version deployment/vehicle-telemetry deployment/webapp -n default"),
+        "{err}"
+    );
+    assert!(
+        err.contains("kubectl mesh relabel --to 1-28 -n default, then kubectl mesh roll -n default"),
+        "{err}"
+    );
+    assert!(
+        !err.contains("→ kubectl mesh roll -n default"),
+        "roll alone frees nothing here: {err}"
+    );
+
+    // The command named frees it: the pods come back without a sidecar.
+    restart_all(&sandbox, "default");
+    let (code, _, err) = prune(&sandbox, &["1-27", "--yes"]);
+    assert_eq!(code, 4, "still the default tag: {err}");
+    assert!(!err.contains("carry proxies injected by 1-27"), "{err}");
 }
