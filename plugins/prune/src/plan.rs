@@ -7,6 +7,7 @@
 //! what another revision still needs is kept.
 
 mod pods;
+mod traces;
 mod users;
 mod webhooks;
 
@@ -18,6 +19,7 @@ use serde_json::Value;
 use shared::model::{ControlPlane, Mesh, labels};
 
 pub(crate) use pods::{LivePod, pods_of};
+pub(crate) use traces::remembered;
 pub(crate) use webhooks::WebhookConfig;
 
 /// What the plan is made from.
@@ -31,7 +33,8 @@ pub(crate) struct Cluster {
     /// Every Mutating- and ValidatingWebhookConfiguration.
     pub(crate) webhooks: Vec<WebhookConfig>,
     /// What still carries the revision when nothing of its control plane is left (read only
-    /// then): objects labelled `istio.io/rev=<revision>` and pods of it.
+    /// then): objects labelled `istio.io/rev=<revision>`, pods of it, and relabel's records
+    /// of namespaces and tags moved off it.
     pub(crate) traces: Vec<String>,
 }
 

@@ -23,8 +23,10 @@ pub(crate) async fn cluster(conn: &Connection, revision: &str, cp: ControlPlane)
         webhooks(conn),
     )?;
     let traces = if plan::needs_traces(revision, &cp, &selected) {
-        let mut t = labelled(conn, revision).await?;
+        let (mut t, namespaces) =
+            tokio::try_join!(labelled(conn, revision), collect::list_namespaces(conn, &Scope::All))?;
         t.extend(plan::pods_of(revision, &pods));
+        t.extend(plan::remembered(revision, &namespaces, &webhooks));
         t
     } else {
         vec![]
