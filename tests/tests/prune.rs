@@ -146,6 +146,29 @@ fn canary_step_4_prunes_exactly_1_27_once_nothing_uses_it() {
     let (code, _, err) = prune(&sandbox, &["1-28", "--yes"]);
     assert_eq!(code, 4, "{err}");
     assert!(err.contains("1-28 is the only control-plane revision"), "{err}");
+
+    // Pruning 1-27 again: all its selector still selects are the PDBs 1-28's gateways use.
+    let (code, out, err) = prune(&sandbox, &["1-27", "--yes"]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(out.contains("Nothing of revision 1-27 is left to delete."), "{out}");
+    // Once 1-28 owns them, nothing of 1-27 is selected; relabel's records show it was there.
+    stdout(sandbox.kubectl().args([
+        "label",
+        "pdb",
+        "istio-ingressgateway",
+        "istio-egressgateway",
+        "-n",
+        "istio-system",
+        "istio.io/rev=1-28",
+        "--overwrite",
+    ]));
+    let (code, out, err) = prune(&sandbox, &["1-27", "--yes"]);
+    println!("prune 1-27 --yes, pruned before:\n{out}");
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(out.contains("Revision 1-27 is already pruned"), "{out}");
+    assert!(out.contains("namespace/default (was istio.io/rev=1-27"), "{out}");
+    let (code, _, err) = prune(&sandbox, &["1-26", "--yes"]);
+    assert_eq!(code, 2, "never installed: {err}");
 }
 
 /// Apply a manifest through kubectl, from a file (the sandbox's kubectl reads no stdin).
