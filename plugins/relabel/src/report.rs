@@ -287,13 +287,19 @@ fn following_text(plan: &TagPlan<'_>, paint: Paint) -> String {
         .iter()
         .map(|m| format!("{} ({})", m.namespace, m.via))
         .collect();
-    let which = match plan.result {
-        TagResult::Unchanged => "follow it",
-        TagResult::Removed => "followed it",
-        TagResult::Moved | TagResult::Created => "move with it",
+    let restored = plan
+        .removal
+        .as_ref()
+        .and_then(|r| r.unrevisioned.as_ref())
+        .and_then(|u| u.config.metadata.name.clone());
+    let which = match (plan.result, &restored) {
+        (TagResult::Unchanged, _) => "follow it".to_string(),
+        (TagResult::Removed, Some(injector)) => format!("go back to {injector}"),
+        (TagResult::Removed, None) => "followed it".to_string(),
+        (TagResult::Moved | TagResult::Created, _) => "move with it".to_string(),
     };
     let mut out = format!("Namespaces that {which}: {}\n", names.join(", "));
-    if matches!(plan.result, TagResult::Moved | TagResult::Created) {
+    if matches!(plan.result, TagResult::Moved | TagResult::Created) || restored.is_some() {
         let _ = writeln!(
             out,
             "{}",
@@ -442,5 +448,87 @@ mod tests {
         let doc = serde_json::to_value(&written[1]).unwrap();
         assert_eq!(doc["action"], "failed");
         assert_eq!(serde_json::to_value(TagResult::Unchanged).unwrap(), "unchanged");
+    }
+
+    #[test]
+    fn a_tag_creation_and_its_undo_say_what_became_of_the_injector() {
+        let line = |kind: &'static str, name: &str, action| Written {
+            kind,
+            name: name.into(),
+            namespace: None,
+            action,
+            error: None,
+        };
+        let plan = TagPlan {
+            tag: "default".into(),
+            from: None,
+            to: Some("1-28".into()),
+            result: TagResult::Created,
+            following: vec![Following {
+                namespace: "default".into(),
+                via: "istio-injection=enabled".into(),
+            }],
+            change: None,
+            removal: None,
+        };
+        let written = [
+            line(
+                "MutatingWebhookConfiguration",
+                "istio-revision-tag-default",
+                ObjectAction::Created,
+            ),
+            line(
+                "MutatingWebhookConfiguration",
+                "istio-sidecar-injector",
+                ObjectAction::Deactivated,
+            ),
+        ];
+        assert_eq!(
+            tag_text(&plan, &written, Paint { enabled: false }, DryRun::Server),
+            "revision tag default created (server dry run): → 1-28\n\
+             \x20 mutatingwebhookconfiguration/istio-revision-tag-default created (server dry run)\n\
+             \x20 mutatingwebhookconfiguration/istio-sidecar-injector deactivated (server dry run): its webhooks now \
+             match nothing (istio.io/deactivated=never-match); their selectors are kept in \
+             kubectl-mesh.io/relabel-previous for --undo\n\
+             Namespaces that move with it: default (istio-injection=enabled)\n\
+             Running pods keep their proxy until restarted; next: kubectl mesh roll\n"
+        );
+        let removed = TagPlan {
+            from: Some("1-28".into()),
+            to: None,
+            result: TagResult::Removed,
+            ..plan
+        };
+        let written = [
+            line(
+                "MutatingWebhookConfiguration",
+                "istio-revision-tag-default",
+                ObjectAction::Deleted,
+            ),
+            line(
+                "ValidatingWebhookConfiguration",
+                "istiod-default-validator",
+                ObjectAction::Restored,
+            ),
+        ];
+        assert_eq!(
+            tag_text(&removed, &written, Paint { enabled: false }, DryRun::None),
+            "revision tag default removed (pointed to revision 1-28)\n\
+             \x20 mutatingwebhookconfiguration/istio-revision-tag-default deleted\n\
+             \x20 validatingwebhookconfiguration/istiod-default-validator restored\n\
+             Namespaces that followed it: default (istio-injection=enabled)\n"
+        );
+        let doc = serde_json::to_value(TagBody {
+            tag: "default",
+            from: Some("1-28"),
+            to: None,
+            result: TagResult::Removed,
+            objects: &written,
+            namespaces: &removed.following,
+        })
+        .unwrap();
+        assert_eq!(doc["result"], "removed");
+        assert_eq!(doc["objects"][1]["action"], "restored");
+        assert!(doc["to"].is_null());
     }
 }
