@@ -545,3 +545,31 @@ webhooks:
         "removed"
     );
 }
+
+#[test]
+fn tags_made_by_istioctl_are_left_as_they_are_or_removed_as_istioctl_removes_them() {
+    let sandbox = Sandbox::fresh("istioctl-tags");
+    let before = unchanged_state(&sandbox);
+    let out = stdout(sandbox.plugin("relabel").args(["--tag", "default", "--to", "1-28"]));
+    assert!(
+        out.contains("revision tag default unchanged: already points to revision 1-28"),
+        "{out}"
+    );
+    let out = stdout(sandbox.plugin("relabel").args(["--tag", "default", "--undo"]));
+    assert!(out.contains("nothing to undo"), "{out}");
+    assert_eq!(unchanged_state(&sandbox), before, "nothing written");
+
+    let out = stdout(sandbox.plugin("relabel").args(["--tag", "prod", "--remove"]));
+    assert!(
+        out.contains("revision tag prod removed (pointed to revision 1-27)"),
+        "{out}"
+    );
+    let mut expected = before;
+    expected.remove("MutatingWebhookConfiguration/istio-revision-tag-prod");
+    expected.remove("Service/istiod-revision-tag-prod");
+    assert_eq!(
+        unchanged_state(&sandbox),
+        expected,
+        "only the tag's configuration and Service deleted"
+    );
+}

@@ -283,7 +283,8 @@ fn preflight<'a>(
             "a control-plane revision is named {tag_name}; a tag cannot have the same name"
         )));
     }
-    if let Some(t) = cp.tags.get(to) {
+    // `default` names both a revision and a tag on an unrevisioned install: the revision.
+    if let Some(t) = cp.tags.get(to).filter(|_| !cp.revisions.contains_key(to)) {
         return Err(shared::Error::Refused(format!(
             "{to} is a tag (pointing to revision {}); a tag points to a revision: use --to {}",
             t.revision, t.revision
@@ -627,6 +628,21 @@ mod tests {
             .retain(|w| w.metadata.name.as_deref() != Some("istio-sidecar-injector-1-28"));
         let m = refused(plan("default", TagRequest::To("1-28"), &c, false));
         assert!(m.contains("no MutatingWebhookConfiguration of revision 1-28"), "{m}");
+    }
+
+    #[test]
+    fn default_names_the_unrevisioned_revision_even_beside_the_default_tag() {
+        // An unrevisioned istioctl install: revision `default`, and the tag `default` on it.
+        let mut unrevisioned = injector("default");
+        unrevisioned.metadata.name = Some("istio-sidecar-injector".into());
+        let webhooks = vec![unrevisioned, injector("1-28"), tag("default", "default")];
+        let c = TagCluster {
+            control_plane: ControlPlane::from_objects(&[istiod("default", 1), istiod("1-28", 1)], &[], &webhooks),
+            webhooks,
+            namespaces: vec![],
+        };
+        let p = plan("prod", TagRequest::To("default"), &c, false).unwrap().unwrap();
+        assert_eq!((p.result, p.to.as_deref()), (TagResult::Created, Some("default")));
     }
 
     #[test]
