@@ -18,6 +18,8 @@ where
     Fut: Future<Output = crate::Result<u8>>,
 {
     end_quietly_on_closed_pipe();
+    // SAFETY: first thing in the step's main, before the runtime: one thread.
+    unsafe { crate::connect::tidy_no_proxy() };
     let args = A::parse();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

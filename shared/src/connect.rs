@@ -327,6 +327,25 @@ impl ConnectArgs {
     }
 }
 
+/// Drop the empty entries of `NO_PROXY` and `no_proxy` (`a,b,` → `a,b`): Go skips them, kube
+/// 5 refuses the whole variable for one. The value means the same to every program that
+/// reads it after, exec credential plugins and `roll --exec` commands included.
+///
+/// # Safety
+/// Changing the environment races with any other thread reading it: call this while the
+/// process has one thread, first thing in `main` ([`crate::cli::main`] does).
+pub unsafe fn tidy_no_proxy() {
+    for name in ["NO_PROXY", "no_proxy"] {
+        if let Ok(value) = std::env::var(name) {
+            let tidy = proxy::without_empty_entries(&value);
+            if tidy != value {
+                // SAFETY: the caller guarantees the process has one thread.
+                unsafe { std::env::set_var(name, tidy) };
+            }
+        }
+    }
+}
+
 /// Where a connection's settings come from when no `--kubeconfig` is given.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Source {
@@ -445,9 +464,7 @@ fn config_error(err: &KubeconfigError) -> Error {
         KubeconfigError::ParseProxyUrl(_) => Error::Usage(format!(
             "the proxy (HTTPS_PROXY, or the kubeconfig's proxy-url) is not a URL: {detail}"
         )),
-        KubeconfigError::ParseNoProxy(_) => Error::Usage(format!(
-            "NO_PROXY cannot be read: {detail} (kube reads it; an empty entry such as a trailing comma is refused)"
-        )),
+        KubeconfigError::ParseNoProxy(_) => Error::Usage(format!("NO_PROXY cannot be read: {detail}")),
         _ => Error::Kubeconfig(format!("invalid kubeconfig: {detail}")),
     }
 }

@@ -6,8 +6,9 @@
 //! address, and never for a server `NO_PROXY` matches.
 //!
 //! kube 5 reads the same variables but matches `NO_PROXY` against the proxy's own address
-//! rather than the server's, and refuses a `NO_PROXY` with an empty entry (`a,b,`) that Go
-//! skips, so the decision is made here and handed to kube as `Config::proxy_url`.
+//! rather than the server's, so the decision is made here and handed to kube as
+//! `Config::proxy_url`. kube also refuses a `NO_PROXY` with an empty entry (`a,b,`), which
+//! Go skips: [`super::tidy_no_proxy`] drops those entries when a step starts.
 
 use std::net::IpAddr;
 
@@ -38,6 +39,15 @@ pub(crate) fn proxy_for(
         return Ok(None);
     }
     parse_proxy(&proxy, variable).map(Some)
+}
+
+/// `NO_PROXY` without its empty entries, the others as they were.
+pub(super) fn without_empty_entries(no_proxy: &str) -> String {
+    no_proxy
+        .split(',')
+        .filter(|entry| !entry.trim().is_empty())
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 /// A proxy address as Go reads it: `host:port` without a scheme means `http://host:port`.
@@ -260,6 +270,21 @@ mod tests {
             )
             .is_some()
         );
+    }
+
+    #[test]
+    fn empty_no_proxy_entries_are_dropped_and_the_rest_kept() {
+        assert_eq!(without_empty_entries("a, .b ,"), "a, .b ");
+        assert_eq!(without_empty_entries(",,10.0.0.0/8,,*.corp,"), "10.0.0.0/8,*.corp");
+        assert_eq!(without_empty_entries(" , "), "");
+        assert_eq!(without_empty_entries("a,b"), "a,b");
+        for value in ["a, .b ,", ",,10.0.0.0/8,,*.corp,"] {
+            let server: Uri = "https://x.corp".parse().unwrap();
+            let before = proxy_for(None, &server, env(&[PROXY, ("NO_PROXY", value)])).unwrap();
+            let tidy = without_empty_entries(value);
+            let after = proxy_for(None, &server, env(&[PROXY, ("NO_PROXY", &tidy)])).unwrap();
+            assert_eq!(before, after, "{value:?}");
+        }
     }
 
     #[test]
