@@ -449,3 +449,6 @@ fn differences(old: &serde_json::Value, new: &serde_json::Value) -> Vec<String> 
     walk("", old, new, &mut out);
     out
 }
+
+mod proxy;
+pub use proxy::{ConnectProxy, Forward, local_address};
