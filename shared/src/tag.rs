@@ -201,6 +201,14 @@ fn selector(reqs: Vec<LabelSelectorRequirement>) -> Option<LabelSelector> {
     })
 }
 
+/// Labels from literal pairs.
+fn label_map(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+    pairs
+        .iter()
+        .map(|(k, v)| ((*k).to_string(), (*v).to_string()))
+        .collect()
+}
+
 fn strings(values: &[&str]) -> Vec<String> {
     values.iter().map(ToString::to_string).collect()
 }
@@ -210,14 +218,11 @@ fn strings(values: &[&str]) -> Vec<String> {
 /// (its injector's `app.kubernetes.io/version`): a released istioctl renders its own, and
 /// the istioctl of that release is the one that matches the revision.
 fn chart_labels(chart: &str, version: Option<&str>) -> BTreeMap<String, String> {
-    let mut out: BTreeMap<String, String> = [
+    let mut out = label_map(&[
         ("app.kubernetes.io/managed-by", "Helm"),
         ("app.kubernetes.io/instance", RELEASE),
         ("app.kubernetes.io/part-of", "istio"),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v.to_string()))
-    .collect();
+    ]);
     if let Some(v) = version {
         out.insert("app.kubernetes.io/version".into(), v.to_string());
         out.insert("helm.sh/chart".into(), format!("{chart}-{v}"));
@@ -280,6 +285,30 @@ impl<'a> Canonical<'a> {
             labels::DEFAULT_REVISION
         } else {
             self.revision
+        }
+    }
+
+    /// The metadata as istioctl's apply leaves it over `existing`: the `template` labels of
+    /// `chart` overlaid by the injector's, without operator labels; the injector's annotations
+    /// (`generateMutatingWebhook`, `generateValidatingWebhook`).
+    fn metadata(
+        &self,
+        name: String,
+        template: &[(&str, &str)],
+        chart: &str,
+        existing: Option<&ObjectMeta>,
+    ) -> ObjectMeta {
+        let mut lbls = label_map(template);
+        lbls.extend(chart_labels(chart, self.version));
+        ObjectMeta {
+            name: Some(name),
+            resource_version: existing.and_then(|m| m.resource_version.clone()),
+            labels: overlay(
+                existing.and_then(|m| m.labels.as_ref()),
+                user_managed(lbls, &self.labels),
+            ),
+            annotations: overlay(existing.and_then(|m| m.annotations.as_ref()), self.annotations.clone()),
+            ..ObjectMeta::default()
         }
     }
 
@@ -419,29 +448,19 @@ pub fn tag_webhook_configuration(
     existing: Option<&MutatingWebhookConfiguration>,
 ) -> Result<MutatingWebhookConfiguration, String> {
     let c = Canonical::of(injector, revision)?;
-    let mut template: BTreeMap<String, String> = [
+    let existing = existing.map(|e| &e.metadata);
+    let name = existing
+        .and_then(|m| m.name.clone())
+        .unwrap_or_else(|| webhook_name(tag, &c.namespace));
+    let template = [
         (labels::TAG, tag),
         (labels::REV, c.rev_label()),
         ("app", "sidecar-injector"),
         ("release", RELEASE),
         ("app.kubernetes.io/name", "istiod"),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v.to_string()))
-    .collect();
-    template.extend(chart_labels("istiod", c.version));
-    let meta = existing.map(|e| &e.metadata);
+    ];
     Ok(MutatingWebhookConfiguration {
-        metadata: ObjectMeta {
-            name: Some(
-                meta.and_then(|m| m.name.clone())
-                    .unwrap_or_else(|| webhook_name(tag, &c.namespace)),
-            ),
-            resource_version: meta.and_then(|m| m.resource_version.clone()),
-            labels: overlay(meta.and_then(|m| m.labels.as_ref()), user_managed(template, &c.labels)),
-            annotations: overlay(meta.and_then(|m| m.annotations.as_ref()), c.annotations.clone()),
-            ..ObjectMeta::default()
-        },
+        metadata: c.metadata(name, &template, "istiod", existing),
         webhooks: Some(tag_webhooks_for(tag, &c, injects_by_default(injector))),
     })
 }
@@ -458,17 +477,6 @@ pub fn default_validator(
     existing: Option<&ValidatingWebhookConfiguration>,
 ) -> Result<ValidatingWebhookConfiguration, String> {
     let c = Canonical::of(injector, revision)?;
-    let mut template: BTreeMap<String, String> = [
-        ("app", "istiod"),
-        ("istio", "istiod"),
-        (labels::REV, c.rev_label()),
-        (labels::TAG, labels::DEFAULT_TAG),
-        ("app.kubernetes.io/name", "istiod"),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v.to_string()))
-    .collect();
-    template.extend(chart_labels("istio-default", c.version));
     let base = &c.webhook.client_config;
     let client_config = WebhookClientConfig {
         url: base.url.as_deref().map(validation_url),
@@ -509,15 +517,16 @@ pub fn default_validator(
         object_selector: selector(vec![requirement(labels::REV, "DoesNotExist", &[])]),
         ..ValidatingWebhook::default()
     };
-    let meta = existing.map(|e| &e.metadata);
+    let template = [
+        ("app", "istiod"),
+        ("istio", "istiod"),
+        (labels::REV, c.rev_label()),
+        (labels::TAG, labels::DEFAULT_TAG),
+        ("app.kubernetes.io/name", "istiod"),
+    ];
+    let existing = existing.map(|e| &e.metadata);
     Ok(ValidatingWebhookConfiguration {
-        metadata: ObjectMeta {
-            name: Some(DEFAULT_VALIDATOR.into()),
-            resource_version: meta.and_then(|m| m.resource_version.clone()),
-            labels: overlay(meta.and_then(|m| m.labels.as_ref()), user_managed(template, &c.labels)),
-            annotations: overlay(meta.and_then(|m| m.annotations.as_ref()), c.annotations.clone()),
-            ..ObjectMeta::default()
-        },
+        metadata: c.metadata(DEFAULT_VALIDATOR.into(), &template, "istio-default", existing),
         webhooks: Some(vec![webhook]),
     })
 }
@@ -563,17 +572,14 @@ pub fn tag_service(
     existing: Option<&Service>,
 ) -> Service {
     let version = label_of(&injector.metadata, "app.kubernetes.io/version");
-    let mut template: BTreeMap<String, String> = [
+    let mut template = label_map(&[
         (labels::REV, revision),
         (labels::TAG, tag),
         ("app", "istiod"),
         ("istio", "pilot"),
         ("release", RELEASE),
         ("app.kubernetes.io/name", "istiod"),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v.to_string()))
-    .collect();
+    ]);
     template.extend(chart_labels("istiod", version));
     let mut out = existing.cloned().unwrap_or_default();
     out.metadata.name = Some(service_name(tag));
@@ -592,12 +598,7 @@ pub fn tag_service(
         }
     }
     spec.ports = Some(ports);
-    spec.selector = Some(
-        [("app", "istiod"), (labels::REV, revision)]
-            .into_iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect(),
-    );
+    spec.selector = Some(label_map(&[("app", "istiod"), (labels::REV, revision)]));
     out
 }
 
