@@ -310,3 +310,130 @@ fn istioctl_tags_from_default_agree_with_the_admission_chain() {
 fn gateway_api_and_ambient_agree_with_the_admission_chain() {
     scenario_agrees("gateway-api");
 }
+
+/// Every webhook configuration's service, and whether it is still there: `(configuration,
+/// service)` of each one whose service is gone.
+fn dangling_webhook_services(sandbox: &Sandbox) -> Vec<(String, String)> {
+    let services = json_of(&stdout(sandbox.kubectl().args(["get", "services", "-A", "-o", "json"])));
+    let exists = |ns: &str, name: &str| {
+        services["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s["metadata"]["namespace"] == ns && s["metadata"]["name"] == name)
+    };
+    let configs = json_of(&stdout(sandbox.kubectl().args([
+        "get",
+        "mutatingwebhookconfigurations,validatingwebhookconfigurations",
+        "-o",
+        "json",
+    ])));
+    let mut gone = vec![];
+    for c in configs["items"].as_array().unwrap() {
+        for w in c["webhooks"].as_array().into_iter().flatten() {
+            let s = &w["clientConfig"]["service"];
+            let (Some(ns), Some(name)) = (s["namespace"].as_str(), s["name"].as_str()) else {
+                continue;
+            };
+            if !exists(ns, name) {
+                gone.push((
+                    c["metadata"]["name"].as_str().unwrap().to_owned(),
+                    format!("{ns}/{name}"),
+                ));
+            }
+        }
+    }
+    gone.sort();
+    gone.dedup();
+    gone
+}
+
+/// Every workload's template still admits (the webhooks that select it answer).
+fn rejected_templates(sandbox: &Sandbox) -> Vec<String> {
+    let mut rejected = vec![];
+    for ((ns, kind, name), w) in workloads(sandbox) {
+        let meta = &w["metadata"];
+        let template = &w["spec"]["template"];
+        let mut pod_meta = template["metadata"].clone();
+        if !pod_meta.is_object() {
+            pod_meta = json!({});
+        }
+        pod_meta["namespace"] = meta["namespace"].clone();
+        pod_meta["generateName"] = json!(format!("{name}-admission-"));
+        let pod = json!({"apiVersion": "v1", "kind": "Pod", "metadata": pod_meta, "spec": template["spec"]});
+        let mut child = sandbox
+            .kubectl()
+            .args(["create", "--dry-run=server", "-o", "name", "-f", "-"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("run kubectl create");
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(pod.to_string().as_bytes())
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        if !out.status.success() {
+            rejected.push(format!(
+                "{ns}/{kind}/{name}: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            ));
+        }
+    }
+    rejected
+}
+
+/// `kubectl mesh <step> <args>`, which must succeed.
+fn mesh(sandbox: &Sandbox, step: &str, args: &[&str]) -> String {
+    stdout(sandbox.plugin(step).args(args))
+}
+
+/// The whole upgrade of one scenario with the suite, then prune of the old revision:
+/// nothing still running may lose its injector or its validator.
+fn upgrade_and_prune(scenario: &str, old: &str, new: &str, tags: &[&str]) {
+    let sandbox = Sandbox::fresh(scenario);
+    for tag in tags {
+        mesh(&sandbox, "relabel", &["--tag", tag, "--to", new]);
+    }
+    // Namespaces labelled with the old revision itself (not through a tag) move too.
+    let (code, out, err) = kubectl_mesh_e2e::run(sandbox.plugin("relabel").args(["--from", old, "--to", new, "-A"]));
+    assert!(code == 0, "relabel --from {old}: {code}\n{out}\n{err}");
+    mesh(&sandbox, "roll", &["-A"]);
+    let pruned = mesh(&sandbox, "prune", &[old, "--yes"]);
+    println!("{scenario}: prune {old}:\n{pruned}");
+    let rejected = rejected_templates(&sandbox);
+    assert!(
+        rejected.is_empty(),
+        "{scenario}: after prune, templates are rejected:\n{rejected:#?}"
+    );
+    let gone = dangling_webhook_services(&sandbox);
+    assert!(
+        gone.is_empty(),
+        "{scenario}: after prune, webhooks call services that are gone: {gone:?}"
+    );
+    // And the model still agrees with the admission chain about what is left.
+    assert_agrees(&[compare(&sandbox, &format!("{scenario} after prune {old}"))]);
+}
+
+#[test]
+fn canary_prune_leaves_every_pod_admitted_and_every_webhook_served() {
+    upgrade_and_prune("canary", "1-27", "1-28", &["default"]);
+}
+
+#[test]
+fn helm_canary_prune_leaves_every_pod_admitted_and_every_webhook_served() {
+    upgrade_and_prune("helm-canary", "1-27", "1-28", &["default"]);
+}
+
+#[test]
+fn helm_canary_from_default_prune_leaves_every_pod_admitted_and_every_webhook_served() {
+    upgrade_and_prune("helm-canary-from-default", "default", "1-28", &["default"]);
+}
+
+#[test]
+fn istioctl_tags_prune_leaves_every_pod_admitted_and_every_webhook_served() {
+    upgrade_and_prune("istioctl-tags", "1-27", "1-28", &["prod"]);
+}

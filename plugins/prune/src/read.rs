@@ -15,13 +15,15 @@ use crate::plan::{self, Cluster, Item, LivePod, ResourceKind, WebhookConfig};
 /// carries its name.
 pub(crate) async fn cluster(conn: &Connection, revision: &str, cp: ControlPlane) -> shared::Result<Cluster> {
     let selector = plan::selector(revision);
-    let (selected, namespaces, pods, proxies, webhooks) = tokio::try_join!(
+    let (mut selected, own, namespaces, pods, proxies, webhooks) = tokio::try_join!(
         selected(conn, &selector),
+        own_webhooks(conn, revision),
         collect::read_namespaces(conn, &Scope::All, &cp),
         pods(conn),
         collect::read_proxies(conn, &Scope::All),
         webhooks(conn),
     )?;
+    selected.splice(0..0, own);
     let traces = if plan::needs_traces(revision, &cp, &selected) {
         let (mut t, namespaces) =
             tokio::try_join!(labelled(conn, revision), collect::list_namespaces(conn, &Scope::All))?;
@@ -70,6 +72,20 @@ async fn selected_of(conn: &Connection, selector: &str, k: ResourceKind) -> shar
         Err(shared::Error::Api { code: 404, .. }) => Ok(vec![]),
         Err(e) => Err(e),
     }
+}
+
+/// The revision's own webhook configurations outside istioctl's selector (Helm's validator).
+async fn own_webhooks(conn: &Connection, revision: &str) -> shared::Result<Vec<DynamicObject>> {
+    let selector = plan::own_webhooks_selector(revision);
+    let mut out = vec![];
+    for k in plan::kinds()
+        .into_iter()
+        .filter(|k| k.kind.ends_with("WebhookConfiguration"))
+    {
+        out.extend(selected_of(conn, &selector, k).await?);
+    }
+    out.retain(|o| plan::is_own_webhook(revision, o));
+    Ok(out)
 }
 
 /// Every object of those kinds, and every namespace, labelled `istio.io/rev=<revision>`
