@@ -54,9 +54,9 @@ Examples:
   kubectl mesh relabel --to 1-28 -n default
   kubectl mesh relabel --from 1-27 --to 1-28 -A --dry-run=server
   kubectl mesh relabel --undo -n default
-  kubectl mesh relabel --tag default --to 1-28      # like istioctl tag set default --revision 1-28 --overwrite
+  kubectl mesh relabel --tag default --to 1-28  # istioctl tag set default -r 1-28 --overwrite
   kubectl mesh relabel --tag default --undo
-  kubectl mesh relabel --tag prod --remove          # like istioctl tag remove prod";
+  kubectl mesh relabel --tag prod --remove       # istioctl tag remove prod";
 
 #[derive(Debug, Parser)]
 #[command(name = "kubectl-mesh-relabel", bin_name = "kubectl mesh relabel", version = shared::VERSION, about = ABOUT, after_help = AFTER)]
@@ -67,7 +67,8 @@ pub struct Args {
     /// Only namespaces now bound to this revision or tag
     #[arg(long, value_name = "REVISION|TAG", conflicts_with_all = ["undo", "tag"])]
     pub from: Option<String>,
-    /// Put back the labels (or the tag's revision) the last relabel replaced
+    /// Put back the labels the last relabel replaced (with --tag: point the tag back, or
+    /// remove it if that relabel created it, and restore what it deactivated or replaced)
     #[arg(long, conflicts_with = "to")]
     pub undo: bool,
     /// Move this revision tag instead of relabeling namespaces
