@@ -17,6 +17,9 @@ use super::super::{NamespaceState, PREVIOUS};
 use super::{Following, Object, ObjectAction, TagRequest, TagResult, Write, plan, writes};
 use crate::read::{Companions, TagCluster};
 
+const MWC: &str = "MutatingWebhookConfiguration";
+const VWC: &str = "ValidatingWebhookConfiguration";
+
 /// `tests/sandbox/istio`.
 fn istio_dir() -> PathBuf {
     std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -255,22 +258,10 @@ fn moving_default_off_an_unrevisioned_helm_install_deactivates_its_injector_as_i
     assert_eq!(
         done(&w),
         [
-            (
-                "MutatingWebhookConfiguration",
-                "istio-revision-tag-default",
-                ObjectAction::Created
-            ),
-            (
-                "MutatingWebhookConfiguration",
-                "istio-sidecar-injector",
-                ObjectAction::Deactivated
-            ),
+            (MWC, "istio-revision-tag-default", ObjectAction::Created),
+            (MWC, "istio-sidecar-injector", ObjectAction::Deactivated),
             ("Service", "istiod-revision-tag-default", ObjectAction::Created),
-            (
-                "ValidatingWebhookConfiguration",
-                "istiod-default-validator",
-                ObjectAction::Replaced
-            ),
+            (VWC, "istiod-default-validator", ObjectAction::Replaced),
         ]
     );
     assert_as_istioctl("istioctl-tags/from-default-default-1-28.yaml", &w);
@@ -296,22 +287,10 @@ fn moving_default_off_an_unrevisioned_helm_install_deactivates_its_injector_as_i
     assert_eq!(
         done(&undo),
         [
-            (
-                "MutatingWebhookConfiguration",
-                "istio-sidecar-injector",
-                ObjectAction::Restored
-            ),
-            (
-                "MutatingWebhookConfiguration",
-                "istio-revision-tag-default",
-                ObjectAction::Deleted
-            ),
+            (MWC, "istio-sidecar-injector", ObjectAction::Restored),
+            (MWC, "istio-revision-tag-default", ObjectAction::Deleted),
             ("Service", "istiod-revision-tag-default", ObjectAction::Deleted),
-            (
-                "ValidatingWebhookConfiguration",
-                "istiod-default-validator",
-                ObjectAction::Restored
-            ),
+            (VWC, "istiod-default-validator", ObjectAction::Restored),
         ]
     );
     after.apply(&undo);
@@ -320,53 +299,59 @@ fn moving_default_off_an_unrevisioned_helm_install_deactivates_its_injector_as_i
 
 const CANARY: &[&str] = &["revision-1-27.yaml", "tag-default-1-27.yaml", "revision-1-28.yaml"];
 
-#[test]
-#[allow(clippy::too_many_lines)]
-fn tags_on_an_istioctl_install_are_written_as_istioctl_writes_them() {
-    let mut world = World::load(CANARY, vec![ns("default", Some("1-27"), None)]);
+/// The canary cluster, and `relabel --tag prod --to 1-27` there.
+fn canary_prod() -> (World, Vec<Write>) {
+    let world = World::load(CANARY, vec![ns("default", Some("1-27"), None)]);
     let (result, _, w) = world.relabel("prod", TagRequest::To("1-27"));
     assert_eq!(result, TagResult::Created);
+    (world, w)
+}
+
+#[test]
+fn a_new_tag_on_an_istioctl_install_is_written_and_removed_as_istioctl_does() {
+    let (mut world, w) = canary_prod();
     assert_eq!(
         done(&w),
         [
-            (
-                "MutatingWebhookConfiguration",
-                "istio-revision-tag-prod",
-                ObjectAction::Created
-            ),
+            (MWC, "istio-revision-tag-prod", ObjectAction::Created),
             ("Service", "istiod-revision-tag-prod", ObjectAction::Created),
         ]
     );
     assert_as_istioctl("istioctl-tags/canary-1-prod.yaml", &w);
     let labels = &written(&w[0])["metadata"]["labels"];
+    let keys = labels.as_object().unwrap().keys();
     assert!(
-        labels
-            .as_object()
-            .unwrap()
-            .keys()
-            .all(|k| !k.contains("operator.istio.io")),
+        keys.into_iter().all(|k| !k.contains("operator.istio.io")),
         "a tag is user-managed: istioctl uninstall --revision 1-27 leaves it ({labels})"
     );
     world.apply(&w);
 
-    // The install-made default tag keeps its operator labels, as istioctl's apply does.
+    // istioctl tag remove prod.
+    let (result, _, w) = world.relabel("prod", TagRequest::Remove);
+    assert_eq!(result, TagResult::Removed);
+    assert_eq!(
+        done(&w),
+        [
+            (MWC, "istio-revision-tag-prod", ObjectAction::Deleted),
+            ("Service", "istiod-revision-tag-prod", ObjectAction::Deleted),
+        ]
+    );
+}
+
+#[test]
+fn the_install_made_default_tag_is_moved_as_istioctl_moves_it_and_back() {
+    let (mut world, w) = canary_prod();
+    world.apply(&w);
+    // It keeps its operator labels, as istioctl's apply does.
     let before = world.clone();
     let (result, _, w) = world.relabel("default", TagRequest::To("1-28"));
     assert_eq!(result, TagResult::Moved);
     assert_eq!(
         done(&w),
         [
-            (
-                "MutatingWebhookConfiguration",
-                "istio-revision-tag-default",
-                ObjectAction::Replaced
-            ),
+            (MWC, "istio-revision-tag-default", ObjectAction::Replaced),
             ("Service", "istiod-revision-tag-default", ObjectAction::Created),
-            (
-                "ValidatingWebhookConfiguration",
-                "istiod-default-validator",
-                ObjectAction::Replaced
-            ),
+            (VWC, "istiod-default-validator", ObjectAction::Replaced),
         ]
     );
     assert_as_istioctl("istioctl-tags/canary-2-default-1-28.yaml", &w);
@@ -378,17 +363,9 @@ fn tags_on_an_istioctl_install_are_written_as_istioctl_writes_them() {
     assert_eq!(
         done(&undo),
         [
-            (
-                "MutatingWebhookConfiguration",
-                "istio-revision-tag-default",
-                ObjectAction::Replaced
-            ),
+            (MWC, "istio-revision-tag-default", ObjectAction::Replaced),
             ("Service", "istiod-revision-tag-default", ObjectAction::Deleted),
-            (
-                "ValidatingWebhookConfiguration",
-                "istiod-default-validator",
-                ObjectAction::Restored
-            ),
+            (VWC, "istiod-default-validator", ObjectAction::Restored),
         ]
     );
     world.apply(&undo);
@@ -396,19 +373,4 @@ fn tags_on_an_istioctl_install_are_written_as_istioctl_writes_them() {
     assert_eq!(tag(&world), tag(&before), "the default tag as the install made it");
     assert_eq!(world.objects()["validators"], before.objects()["validators"]);
     assert_eq!(world.objects()["services"], before.objects()["services"]);
-
-    // istioctl tag remove prod.
-    let (result, _, w) = world.relabel("prod", TagRequest::Remove);
-    assert_eq!(result, TagResult::Removed);
-    assert_eq!(
-        done(&w),
-        [
-            (
-                "MutatingWebhookConfiguration",
-                "istio-revision-tag-prod",
-                ObjectAction::Deleted
-            ),
-            ("Service", "istiod-revision-tag-prod", ObjectAction::Deleted),
-        ]
-    );
 }
