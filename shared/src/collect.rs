@@ -1,12 +1,13 @@
-//! Read the cluster: a fixed number of list calls whatever the number of namespaces, pods
-//! in pages, each page turned into proxies and dropped.
+//! Read the cluster: a fixed number of list calls whatever the number of namespaces (the
+//! control plane's four, namespaces, ReplicaSet metadata and pods), pods in pages, each
+//! page turned into proxies and dropped.
 
 use std::collections::HashSet;
 
 use futures::TryFutureExt;
 use k8s_openapi::api::admissionregistration::v1::MutatingWebhookConfiguration;
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
-use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Pod};
+use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Pod, Service};
 use kube::api::{Api, ListParams};
 
 use crate::connect::{Connection, Scope};
@@ -74,18 +75,24 @@ where
     Ok(out)
 }
 
-/// The control-plane objects, which are always read cluster-wide (few and small).
+/// The control-plane objects, which are always read cluster-wide (few and small): istiod
+/// Deployments, injector ConfigMaps, MutatingWebhookConfigurations, and the Services
+/// labelled `istio.io/tag`. From 1.28 a tag may exist only as Service
+/// `istiod-revision-tag-<tag>` (istio-discovery/templates/revision-tags-svc.yaml), and
+/// `istioctl tag list` counts it as a tag (istioctl/pkg/tag/tag.go uniqTagsFromServices).
 pub async fn read_control_plane(conn: &Connection) -> Result<ControlPlane> {
     let c = &conn.client;
     let deployments = Api::<Deployment>::all(c.clone());
     let configmaps = Api::<ConfigMap>::all(c.clone());
     let webhooks = Api::<MutatingWebhookConfiguration>::all(c.clone());
-    let (istiod, injectors, all) = (
+    let services = Api::<Service>::all(c.clone());
+    let (istiod, injectors, all, tags) = (
         ListParams::default().labels("app=istiod"),
         ListParams::default().labels(crate::model::labels::REV),
         ListParams::default(),
+        ListParams::default().labels(crate::model::labels::TAG),
     );
-    let (d, cm, w) = tokio::try_join!(
+    let (d, cm, w, s) = tokio::try_join!(
         deployments.list(&istiod).map_err(|e| api_error(
             e,
             &conn.url,
@@ -99,8 +106,13 @@ pub async fn read_control_plane(conn: &Connection) -> Result<ControlPlane> {
         webhooks
             .list(&all)
             .map_err(|e| api_error(e, &conn.url, "list mutatingwebhookconfigurations")),
+        services
+            .list(&tags)
+            .map_err(|e| api_error(e, &conn.url, "list services (istio.io/tag) in all namespaces")),
     )?;
-    Ok(ControlPlane::from_objects(&d.items, &cm.items, &w.items))
+    Ok(ControlPlane::from_objects_and_services(
+        &d.items, &cm.items, &w.items, &s.items,
+    ))
 }
 
 /// Every namespace in scope, bound to the injector its labels select.
@@ -278,6 +290,8 @@ mod slim {
     #[derive(Deserialize)]
     struct Status {
         phase: Option<String>,
+        /// `Ready` among them: whether the pod is ready.
+        conditions: Option<Vec<core::PodCondition>>,
     }
 
     impl Pod {
@@ -316,6 +330,7 @@ mod slim {
                 }),
                 status: self.status.map(|s| core::PodStatus {
                     phase: s.phase,
+                    conditions: s.conditions,
                     ..Default::default()
                 }),
             }
@@ -404,5 +419,26 @@ mod tests {
         assert_eq!(decoded[0].spec.as_ref().unwrap().host_network, Some(true));
         let p = Proxy::from_pod(&decoded[0], &ReplicaSetOwners::new()).unwrap();
         assert!(p.host_network);
+    }
+
+    #[test]
+    fn slim_pods_keep_the_ready_condition() {
+        let mut pods = fixture_pods("ambient-and-gateways.yaml");
+        let ztunnel = pods
+            .iter_mut()
+            .find(|p| p["metadata"]["name"] == "ztunnel-8kq2x")
+            .unwrap();
+        let mut not_ready = ztunnel.clone();
+        ztunnel["status"]["conditions"] = serde_json::json!([
+            {"type": "Initialized", "status": "True"},
+            {"type": "Ready", "status": "True"},
+        ]);
+        not_ready["status"]["conditions"] = serde_json::json!([{"type": "Ready", "status": "False"}]);
+        let decoded = decode(&[ztunnel.clone(), not_ready]);
+        let ready: Vec<_> = decoded
+            .iter()
+            .map(|p| Proxy::from_pod(p, &ReplicaSetOwners::new()).unwrap().ready)
+            .collect();
+        assert_eq!(ready, [true, false]);
     }
 }

@@ -225,6 +225,7 @@ mod tests {
             injected: true,
             gateway_name: None,
             phase: "Running".into(),
+            ready: true,
             terminal: false,
             rev_label: None,
             inject_label: None,

@@ -107,6 +107,8 @@ pub struct Proxy {
     /// The Gateway API Gateway it was rendered for (`gateway.networking.k8s.io/gateway-name`).
     pub gateway_name: Option<String>,
     pub phase: String,
+    /// The pod's `Ready` condition is `True` (kubectl's READY).
+    pub ready: bool,
     /// Succeeded or Failed: kept apart, never out of date, never blocking.
     pub terminal: bool,
     /// The pod's own `istio.io/rev` label (object-selector injection; for a Gateway API
@@ -158,6 +160,7 @@ impl Proxy {
                 .or_else(|| text(&meta.labels, labels::LEGACY_GATEWAY_NAME)),
             terminal: matches!(phase.as_str(), "Succeeded" | "Failed"),
             phase,
+            ready: pod_ready(pod),
             rev_label: text(&meta.labels, labels::REV),
             inject_label: text(&meta.labels, labels::SIDECAR_INJECT),
             inject_annotation: text(&meta.annotations, labels::SIDECAR_INJECT),
@@ -170,6 +173,15 @@ impl Proxy {
     pub fn rendered_by_istiod(&self) -> bool {
         self.kind == ProxyKind::Waypoint || (self.kind == ProxyKind::Gateway && self.gateway_name.is_some())
     }
+}
+
+/// The pod's `Ready` condition, as kubectl's READY column reads it
+/// (kubectl's pkg/util/podutils/podutils.go IsPodReady).
+fn pod_ready(pod: &Pod) -> bool {
+    pod.status
+        .as_ref()
+        .and_then(|s| s.conditions.as_ref())
+        .is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
 }
 
 /// The container that makes a pod part of the data plane, and whether it is a native
