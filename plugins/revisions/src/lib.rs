@@ -1,5 +1,6 @@
 //! `kubectl mesh revisions`: every control-plane revision and tag, which namespaces point
-//! at it, how many proxies of which version each serves, and what is out of date.
+//! at it, how many proxies of which version each serves, the data-plane components
+//! (ztunnel, istio-cni, waypoints, Gateway API gateways), and what is out of date.
 //!
 //! The step is read-only: it reads the mesh, plans the report (`plan.rs`) and prints it
 //! (`report.rs`). It changes nothing, so unlike the other steps it has no `act.rs`.
@@ -18,13 +19,18 @@ const ABOUT: &str = "Show every Istio control-plane revision and tag, the namesp
 const AFTER: &str = "\
 Views:
   (default)      one row per revision: tags, istiod version and readiness, namespaces,
-                 proxies by version, proxies out of date; then warnings
-  --namespaces   one row per namespace: its labels, the revision new pods get, proxies
-  --proxies      one row per injected pod: revision, version, whether out of date
+                 proxies by version, proxies out of date; the tags as `istioctl tag list`
+                 prints them; ztunnel, istio-cni, waypoints and Gateway API gateways with
+                 their revision; then warnings
+  --namespaces   one row per namespace: its labels, the revision new pods get, proxies;
+                 for ambient namespaces, the ztunnel's revision and the waypoint
+  --proxies      one row per proxy (sidecar, gateway, waypoint): revision, version,
+                 whether out of date
 
 A proxy is out of date when the revision that injected it is not the revision its
 namespace now selects (canary upgrade), or when its version differs from its own
 revision's istiod (in-place upgrade). Completed and failed pods are counted apart.
+ztunnel and istio-cni are listed as components, not counted as proxies.
 
 Exit codes: 0 ok, 1 error, 2 usage, 3 out-of-date proxies found (with --check).
 
@@ -40,7 +46,7 @@ pub struct Args {
     /// One row per namespace instead of per revision
     #[arg(long, conflicts_with = "proxies")]
     pub namespaces: bool,
-    /// One row per injected pod instead of per revision
+    /// One row per proxy (sidecar, gateway, waypoint) instead of per revision
     #[arg(long)]
     pub proxies: bool,
     /// Exit with code 3 when any proxy is out of date

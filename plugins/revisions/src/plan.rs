@@ -1,10 +1,24 @@
-//! What `revisions` shows, worked out from the model: one row per revision, tag and
-//! namespace, with the proxies each serves. Pure, so it is tested without a cluster.
+//! What `revisions` shows, worked out from the model: one row per revision, tag, namespace,
+//! proxy and data-plane component. Pure, so it is tested without a cluster.
+//!
+//! What counts as a proxy of a revision: its injected sidecars, its gateways (injected,
+//! installed by istioctl, or rendered by its istiod for a Gateway API Gateway) and its
+//! waypoints, all Envoy proxies that its istiod configures (`Mesh::proxies_of`). ztunnel and
+//! istio-cni are node agents installed by their own charts: they are listed as
+//! components, never counted as proxies, and never out of date here.
+
+mod components;
+mod restart;
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
-use shared::model::{Injection, InjectorConfig, Istiod, Mesh, NamespaceBinding, ProxyState, Tag, Warning};
+use shared::model::{
+    Ambient, Injection, InjectorConfig, Istiod, Mesh, NamespaceBinding, ProxyKind, ProxyState, Revision, Tag, Warning,
+};
+
+pub(crate) use components::ComponentRow;
+use restart::Rejections;
 
 /// The body of the `-o json|yaml` document (documented in README.md); `schemaVersion` and
 /// `kind` come from `shared::output::Envelope`. The tables show the same data.
@@ -13,10 +27,14 @@ use shared::model::{Injection, InjectorConfig, Istiod, Mesh, NamespaceBinding, P
 pub struct Report {
     pub default_revision: Option<String>,
     pub revisions: Vec<RevisionRow>,
+    /// Sorted as `istioctl tag list` sorts them: by revision, then tag.
     pub tags: Vec<TagRow>,
     pub namespaces: Vec<NamespaceRow>,
-    pub proxies: Vec<ProxyState>,
-    /// Live injected pods.
+    /// Live proxies: sidecars, gateways and waypoints.
+    pub proxies: Vec<ProxyRow>,
+    /// ztunnel, istio-cni, waypoints and Gateway API gateways, one per workload.
+    pub components: Vec<ComponentRow>,
+    /// Live proxies (`proxies`), node agents not counted.
     pub total_proxies: usize,
     pub out_of_date: usize,
     /// Succeeded/Failed injected pods, counted apart.
@@ -38,19 +56,33 @@ pub struct RevisionRow {
     pub webhook: Option<String>,
     /// False for a revision seen only on proxies: its control plane is gone.
     pub installed: bool,
+    /// Namespaces whose new pods it injects.
     pub namespaces: Vec<String>,
+    /// Ambient namespaces whose traffic its ztunnel carries.
+    pub ambient_namespaces: Vec<String>,
     /// Live proxies by version (`override` for a proxyImage override).
     pub proxies: BTreeMap<String, usize>,
     pub out_of_date: usize,
 }
 
+/// A tag, as `istioctl tag list` lists it, with what it is made of.
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct TagRow {
     pub name: String,
     pub revision: String,
+    /// Its MutatingWebhookConfiguration, empty for a tag that exists only as a Service.
     pub webhook: String,
+    /// Namespaces whose new pods its webhook injects (for `default`, the
+    /// `istio-injection=enabled` ones too).
     pub namespaces: Vec<String>,
+    /// Its Service `istiod-revision-tag-<tag>`, written from 1.28.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub service: Option<String>,
+    /// Namespaces labelled `istio.io/rev=<tag>`: the NAMESPACES of `istioctl tag list`
+    /// (istioctl/pkg/tag/util.go GetNamespacesWithTag). Shown in the table only.
+    #[serde(skip)]
+    pub labelled: Vec<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -60,39 +92,87 @@ pub struct NamespaceRow {
     pub rev_label: Option<String>,
     pub injection_label: Option<String>,
     pub injection: Injection,
-    /// Live proxies by injecting revision.
+    /// The `istio.io/dataplane-mode` label.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dataplane_mode: Option<String>,
+    /// Set for an ambient namespace: the revision of the ztunnel carrying its traffic.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ambient: Option<Ambient>,
+    /// The waypoint its `istio.io/use-waypoint` label names.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub waypoint: Option<WaypointRef>,
+    /// Live proxies by revision.
     pub proxies: BTreeMap<String, usize>,
     pub out_of_date: usize,
+}
+
+/// A waypoint named by `istio.io/use-waypoint` (and `istio.io/use-waypoint-namespace`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WaypointRef {
+    pub namespace: String,
+    pub name: String,
+    /// The revision whose istiod renders it; `None` when no such waypoint was read.
+    pub revision: Option<String>,
+}
+
+/// A live proxy, and why a restart of it would be rejected, if it would.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ProxyRow {
+    #[serde(flatten)]
+    pub state: ProxyState,
+    /// Out of date, and the revision a restart gives it cannot inject the new pod
+    /// (`revision 1-28's istiod is not ready (0/1)`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub restart_rejected: Option<String>,
 }
 
 impl Report {
     /// `narrowed`: the user named namespaces, so every one of them is listed even without
     /// labels or proxies.
     pub fn new(mesh: &Mesh, narrowed: bool) -> Report {
+        let rejections = Rejections::new(mesh);
+        let components = components::rows(mesh);
+        let proxies: Vec<ProxyRow> = proxies(mesh)
+            .map(|p| ProxyRow {
+                state: p.clone(),
+                restart_rejected: rejections.of(p).map(String::from),
+            })
+            .collect();
+        let mut warnings = mesh.warnings();
+        warnings.extend(rejections.warnings());
+        warnings.sort();
         Report {
             default_revision: mesh.control_plane.default_revision.clone(),
             revisions: revision_rows(mesh),
-            tags: mesh.control_plane.tags.values().map(|t| tag_row(mesh, t)).collect(),
+            tags: tag_rows(mesh),
             namespaces: mesh
                 .namespaces
                 .values()
-                .map(|n| namespace_row(mesh, n))
+                .map(|n| namespace_row(mesh, n, &components))
                 .filter(|n| narrowed || n.in_the_mesh())
                 .collect(),
-            proxies: mesh.proxies.clone(),
-            total_proxies: mesh.proxies.len(),
+            total_proxies: proxies.len(),
+            proxies,
+            components,
             out_of_date: mesh.out_of_date_count(),
             terminal_pods: mesh.terminal.len(),
-            warnings: mesh.warnings(),
+            warnings,
         }
     }
+}
+
+/// The live proxies of every revision: ztunnel and istio-cni apart.
+fn proxies(mesh: &Mesh) -> impl Iterator<Item = &ProxyState> {
+    mesh.proxies.iter().filter(|p| !p.proxy.kind.is_node_agent())
 }
 
 /// Every installed revision, and every revision a live proxy names even when its control
 /// plane is gone, sorted by name.
 fn revision_rows(mesh: &Mesh) -> Vec<RevisionRow> {
     let mut names: BTreeSet<&str> = mesh.control_plane.revisions.keys().map(String::as_str).collect();
-    names.extend(mesh.proxies.iter().filter_map(|p| p.proxy.revision.as_deref()));
+    names.extend(proxies(mesh).filter_map(|p| p.proxy.revision.as_deref()));
     names.into_iter().map(|name| revision_row(mesh, name)).collect()
 }
 
@@ -104,18 +184,35 @@ fn revision_row(mesh: &Mesh, name: &str) -> RevisionRow {
         default: rev.is_some_and(|r| r.default),
         version: rev.and_then(|r| r.version().map(String::from)),
         istiod: rev.and_then(|r| r.istiod.clone()),
-        ready: rev.is_some_and(shared::model::Revision::ready),
+        ready: rev.is_some_and(Revision::ready),
         injector: rev.and_then(|r| r.injector.clone()),
         webhook: rev.and_then(|r| r.webhook.clone()),
         installed: rev.is_some(),
         namespaces: mesh.namespaces_using(name).iter().map(|n| n.name.clone()).collect(),
+        ambient_namespaces: mesh
+            .ambient_namespaces()
+            .iter()
+            .filter(|n| n.ambient.as_ref().and_then(|a| a.revision.as_deref()) == Some(name))
+            .map(|n| n.name.clone())
+            .collect(),
         proxies: mesh.versions_of(name),
         out_of_date: mesh.proxies_of(name).filter(|p| p.is_out_of_date()).count(),
     }
 }
 
-/// A tag with the namespaces whose `istio.io/rev` names it.
-fn tag_row(mesh: &Mesh, tag: &Tag) -> TagRow {
+/// The tags in `istioctl tag list`'s order (istioctl/pkg/tag/tag.go listTags), tags that
+/// exist only as a Service included.
+fn tag_rows(mesh: &Mesh) -> Vec<TagRow> {
+    mesh.tag_list()
+        .into_iter()
+        .filter_map(|listing| {
+            let tag = mesh.control_plane.tags.get(&listing.tag)?;
+            Some(tag_row(mesh, tag, listing.namespaces))
+        })
+        .collect()
+}
+
+fn tag_row(mesh: &Mesh, tag: &Tag, labelled: Vec<String>) -> TagRow {
     TagRow {
         name: tag.name.clone(),
         revision: tag.revision.clone(),
@@ -126,13 +223,21 @@ fn tag_row(mesh: &Mesh, tag: &Tag) -> TagRow {
             .filter(|n| matches!(&n.injection, Injection::Revision { tag: Some(t), .. } if *t == tag.name))
             .map(|n| n.name.clone())
             .collect(),
+        service: tag.service.clone(),
+        labelled,
     }
 }
 
-fn namespace_row(mesh: &Mesh, ns: &NamespaceBinding) -> NamespaceRow {
+/// `istio.io/use-waypoint`: the waypoint a namespace's traffic goes through; `none` means
+/// none (pilot/pkg/serviceregistry/kube/controller/ambient/waypoints.go getUseWaypoint).
+const USE_WAYPOINT: &str = "istio.io/use-waypoint";
+/// `istio.io/use-waypoint-namespace`: the waypoint's namespace, when not the namespace's own.
+const USE_WAYPOINT_NAMESPACE: &str = "istio.io/use-waypoint-namespace";
+
+fn namespace_row(mesh: &Mesh, ns: &NamespaceBinding, components: &[ComponentRow]) -> NamespaceRow {
     let mut proxies = BTreeMap::new();
     let mut out_of_date = 0;
-    for p in mesh.proxies.iter().filter(|p| p.proxy.namespace == ns.name) {
+    for p in self::proxies(mesh).filter(|p| p.proxy.namespace == ns.name) {
         let revision = p.proxy.revision.clone().unwrap_or_else(|| "unknown".into());
         *proxies.entry(revision).or_default() += 1;
         out_of_date += usize::from(p.is_out_of_date());
@@ -142,22 +247,49 @@ fn namespace_row(mesh: &Mesh, ns: &NamespaceBinding) -> NamespaceRow {
         rev_label: ns.rev_label.clone(),
         injection_label: ns.injection_label.clone(),
         injection: ns.injection.clone(),
+        dataplane_mode: ns.dataplane_mode.clone(),
+        ambient: ns.ambient.clone(),
+        waypoint: waypoint_of(ns, components),
         proxies,
         out_of_date,
     }
 }
 
+/// The waypoint a namespace uses, and the revision rendering it when it was read.
+fn waypoint_of(ns: &NamespaceBinding, components: &[ComponentRow]) -> Option<WaypointRef> {
+    let name = ns.labels.get(USE_WAYPOINT).filter(|n| *n != "none")?;
+    let namespace = ns.labels.get(USE_WAYPOINT_NAMESPACE).unwrap_or(&ns.name);
+    let rendered = components
+        .iter()
+        .map(|c| &c.component)
+        .find(|c| c.kind == ProxyKind::Waypoint && c.namespace == *namespace && c.gateway_name.as_ref() == Some(name));
+    Some(WaypointRef {
+        namespace: namespace.clone(),
+        name: name.clone(),
+        revision: rendered.and_then(|c| {
+            c.expected_revision
+                .clone()
+                .or_else(|| c.revisions.iter().next().cloned())
+        }),
+    })
+}
+
 impl NamespaceRow {
-    /// An injection label or a proxy: worth a row when the whole mesh is shown.
+    /// An injection or dataplane label, or a proxy: worth a row when the whole mesh is shown.
     fn in_the_mesh(&self) -> bool {
-        self.rev_label.is_some() || self.injection_label.is_some() || !self.proxies.is_empty()
+        self.rev_label.is_some()
+            || self.injection_label.is_some()
+            || self.dataplane_mode.is_some()
+            || self.waypoint.is_some()
+            || !self.proxies.is_empty()
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use shared::model::{ControlPlane, Proxy, ProxyKind, Revision, Workload};
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
+    use shared::model::{ControlPlane, InjectorWebhook, Proxy, Workload};
 
     /// Revision 1-27 (tag `prod`, the default) is installed; 1-26 is gone but one proxy
     /// still carries it.
@@ -193,6 +325,12 @@ mod tests {
             },
         );
         cp.default_revision = Some("1-27".into());
+        // The revision's and the tag's `rev.namespace` webhooks (mutatingwebhook.yaml,
+        // revision-tags-mwc.yaml): namespaces are bound by the webhooks that match them.
+        cp.webhooks = vec![
+            rev_namespace_webhook("istio-revision-tag-prod", "1-27", Some("prod")),
+            rev_namespace_webhook("istio-sidecar-injector-1-27", "1-27", None),
+        ];
         let namespaces = vec![
             NamespaceBinding::new("web", Some("prod"), None, &cp),
             NamespaceBinding::new("shop", Some("1-27"), None, &cp),
@@ -204,6 +342,26 @@ mod tests {
             proxy("shop", "cart-1", "1-27", "1.27.4"),
         ];
         Mesh::new(cp, namespaces, proxies)
+    }
+
+    /// `rev.namespace.sidecar-injector.istio.io`: namespaces labelled `istio.io/rev=<tag or
+    /// revision>`.
+    fn rev_namespace_webhook(configuration: &str, revision: &str, tag: Option<&str>) -> InjectorWebhook {
+        let selector: LabelSelector = serde_json::from_value(serde_json::json!({
+            "matchExpressions": [
+                {"key": "istio.io/rev", "operator": "In", "values": [tag.unwrap_or(revision)]},
+                {"key": "istio-injection", "operator": "DoesNotExist"},
+            ]
+        }))
+        .unwrap();
+        InjectorWebhook {
+            configuration: configuration.into(),
+            name: "rev.namespace.sidecar-injector.istio.io".into(),
+            revision: revision.into(),
+            tag: tag.map(String::from),
+            namespace_selector: Some(selector),
+            object_selector: None,
+        }
     }
 
     fn proxy(namespace: &str, pod: &str, revision: &str, version: &str) -> Proxy {
@@ -256,6 +414,7 @@ mod tests {
         assert_eq!(report.tags.len(), 1);
         assert_eq!(report.tags[0].revision, "1-27");
         assert_eq!(report.tags[0].namespaces, ["web"]);
+        assert_eq!(report.tags[0].labelled, ["web"]);
     }
 
     #[test]
