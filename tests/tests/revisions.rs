@@ -168,3 +168,248 @@ fn a_namespace_that_does_not_exist_is_a_usage_error() {
     assert_eq!(code, 2, "{out}");
     assert!(stderr.contains("namespace \"no-such-namespace\" not found"), "{stderr}");
 }
+
+/// A table line with its column padding collapsed.
+fn rows(text: &str) -> Vec<String> {
+    text.lines()
+        .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+        .collect()
+}
+
+fn has_row(text: &str, row: &str) {
+    assert!(rows(text).iter().any(|r| r == row), "no row {row:?} in:\n{text}");
+}
+
+fn find<'a>(list: &'a Value, key: &str, value: &str) -> &'a Value {
+    list.as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v[key] == value)
+        .unwrap_or_else(|| panic!("no {key}={value} in {list:#}"))
+}
+
+/// A tag that exists only as a Service, as the istiod chart writes it with
+/// `revisionTags=[stable]` and no webhook (istio-discovery/templates/revision-tags-svc.yaml).
+const STABLE_TAG_SERVICE: &str = r#"{"apiVersion": "v1", "kind": "Service",
+ "metadata": {"name": "istiod-revision-tag-stable", "namespace": "istio-system",
+   "labels": {"app": "istiod", "istio": "pilot", "istio.io/rev": "1-27", "istio.io/tag": "stable"}},
+ "spec": {"selector": {"app": "istiod", "istio.io/rev": "1-27"},
+   "ports": [{"name": "https-webhook", "port": 443, "targetPort": 15017},
+             {"name": "grpc-xds", "port": 15010}, {"name": "https-dns", "port": 15012}]}}"#;
+
+#[test]
+fn istioctl_tags_are_listed_as_istioctl_tag_list_prints_them() {
+    let sandbox = Sandbox::fresh("istioctl-tags");
+    // A namespace on the prod tag, and a tag that exists only as a Service.
+    stdout(sandbox.kubectl().args(["create", "namespace", "analytics"]));
+    stdout(
+        sandbox
+            .kubectl()
+            .args(["label", "namespace", "analytics", "istio.io/rev=prod"]),
+    );
+    let path = kubectl_mesh_e2e::scratch_dir("revisions-tag-service").join("stable.json");
+    std::fs::write(&path, STABLE_TAG_SERVICE).unwrap();
+    stdout(sandbox.kubectl().args(["apply", "-f"]).arg(&path));
+
+    // What istioctl 1.28.3 `tag list` prints on this state, row for row.
+    let (code, table, stderr) = run(sandbox.plugin("revisions").arg("-A"));
+    assert_eq!(code, 0, "{stderr}");
+    let tags: Vec<String> = rows(&table)
+        .into_iter()
+        .skip_while(|r| r != "TAG REVISION NAMESPACES")
+        .take(4)
+        .collect();
+    assert_eq!(
+        tags,
+        [
+            "TAG REVISION NAMESPACES",
+            "prod 1-27 analytics",
+            "stable 1-27 -",
+            "default 1-28 -"
+        ],
+        "{table}"
+    );
+    has_row(&table, "1-27 prod,stable 1.27.4 1/1 analytics,default 1.27.4: 7 0");
+    println!("istioctl-tags, with namespace analytics on prod and a Service-only tag:\n{table}");
+
+    let doc = document(&sandbox, &["-A"]);
+    assert_eq!(
+        doc["tags"],
+        json!([
+            {"name": "prod", "revision": "1-27", "webhook": "istio-revision-tag-prod",
+             "namespaces": ["analytics"], "service": "istiod-revision-tag-prod"},
+            {"name": "stable", "revision": "1-27", "webhook": "", "namespaces": [],
+             "service": "istiod-revision-tag-stable"},
+            {"name": "default", "revision": "1-28", "webhook": "istio-revision-tag-default",
+             "namespaces": [], "service": "istiod-revision-tag-default"}
+        ])
+    );
+    assert_eq!(revision(&doc, "1-27")["tags"], json!(["prod", "stable"]));
+    assert_eq!(revision(&doc, "1-28")["default"], true);
+}
+
+#[test]
+fn gateway_api_and_ambient_components_are_listed_with_their_revision() {
+    let sandbox = Sandbox::fresh("gateway-api");
+    let doc = document(&sandbox, &["-A"]);
+    // The waypoint and the Gateway API gateway are the revision's proxies; the four
+    // ztunnel and four istio-cni pods (one per node) are components.
+    assert_eq!(doc["totalProxies"], 2);
+    assert_eq!(doc["outOfDate"], 0);
+    let r = revision(&doc, "default");
+    assert_eq!(r["proxies"], json!({"1.28.3": 2}));
+    assert_eq!(r["namespaces"], json!([]));
+    assert_eq!(r["ambientNamespaces"], json!(["default"]));
+    let kinds: Vec<_> = doc["proxies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| format!("{} {}", p["kind"].as_str().unwrap(), p["gatewayName"].as_str().unwrap()))
+        .collect();
+    assert_eq!(kinds, ["waypoint waypoint", "gateway gateway"]);
+
+    let components = doc["components"].as_array().unwrap();
+    assert_eq!(components.len(), 4, "{components:#?}");
+    let ztunnel = find(&doc["components"], "kind", "ztunnel");
+    assert_eq!(ztunnel["workload"], json!({"kind": "DaemonSet", "name": "ztunnel"}));
+    assert_eq!(ztunnel["revisions"], json!(["default"]));
+    assert_eq!(ztunnel["versions"], json!({"1.28.3": 4}));
+    assert_eq!(
+        (ztunnel["pods"].as_u64(), ztunnel["ready"].as_u64()),
+        (Some(4), Some(4))
+    );
+    let cni = find(&doc["components"], "kind", "cni");
+    assert_eq!(cni["workload"]["name"], "istio-cni-node");
+    assert_eq!(cni["pods"], 4);
+    let waypoint = find(&doc["components"], "kind", "waypoint");
+    assert_eq!(waypoint["gatewayName"], "waypoint");
+    assert_eq!(waypoint["expectedRevision"], "default");
+    let gateway = find(&doc["components"], "kind", "gateway");
+    assert_eq!(gateway["namespace"], "istio-ingress");
+    assert_eq!(gateway["workload"]["name"], "gateway-istio");
+    assert_eq!(gateway["expectedRevision"], "default");
+
+    let default = find(&doc["namespaces"], "name", "default");
+    assert_eq!(default["dataplaneMode"], "ambient");
+    assert_eq!(default["ambient"], json!({"revision": "default"}));
+    assert_eq!(
+        default["waypoint"],
+        json!({"namespace": "default", "name": "waypoint", "revision": "default"})
+    );
+
+    let (code, table, stderr) = run(sandbox.plugin("revisions").arg("-A"));
+    assert_eq!(code, 0, "{stderr}");
+    has_row(&table, "default (default) - 1.28.3 1/1 default (ambient) 1.28.3: 2 0");
+    has_row(&table, "COMPONENT NAMESPACE NAME REVISION VERSION PODS READY");
+    has_row(&table, "ztunnel istio-system ztunnel default 1.28.3 4 4/4");
+    has_row(&table, "istio-cni istio-system istio-cni-node - 1.28.3 4 4/4");
+    has_row(&table, "waypoint default waypoint default 1.28.3 1 1/1");
+    has_row(&table, "gateway istio-ingress gateway default 1.28.3 1 1/1");
+    assert!(table.contains("All 2 proxies are up to date."), "{table}");
+    println!("gateway-api:\n{table}");
+
+    let (code, table, stderr) = run(sandbox.plugin("revisions").args(["-A", "--namespaces"]));
+    assert_eq!(code, 0, "{stderr}");
+    has_row(&table, "default - - - default: 1 0 ambient default waypoint (default)");
+    println!("gateway-api, --namespaces:\n{table}");
+}
+
+#[test]
+fn a_restart_into_a_revision_whose_istiod_is_not_ready_is_called_rejected() {
+    let sandbox = Sandbox::fresh("canary");
+    stdout(
+        sandbox
+            .kubectl()
+            .args(["label", "ns", "default", "istio.io/rev=1-28", "--overwrite"]),
+    );
+    // istiod-1-28 replaced by a pod that never becomes ready.
+    stdout(sandbox.kubectl().args([
+        "patch",
+        "deployment",
+        "istiod-1-28",
+        "-n",
+        "istio-system",
+        "--type",
+        "merge",
+        "-p",
+        r#"{"spec": {"strategy": {"type": "Recreate", "rollingUpdate": null},
+            "template": {"metadata": {"annotations": {"kubectl-mesh.test/never-ready": "true"}}}}}"#,
+    ]));
+    let status = "{.status.readyReplicas}/{.status.updatedReplicas}/{.status.observedGeneration}";
+    let mut last = String::new();
+    for _ in 0..60 {
+        last = stdout(sandbox.kubectl().args([
+            "get",
+            "deployment",
+            "istiod-1-28",
+            "-n",
+            "istio-system",
+            "-o",
+            &format!("jsonpath={status}"),
+        ]));
+        if last == "/1/2" {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_secs(1));
+    }
+    assert_eq!(last, "/1/2", "istiod-1-28 never went unready");
+
+    let (code, table, stderr) = run(sandbox.plugin("revisions").args(["--proxies", "-n", "default"]));
+    assert_eq!(code, 0, "{stderr}");
+    assert!(!table.contains("a restart would get"), "{table}");
+    let rejected = table
+        .lines()
+        .filter(|l| {
+            l.contains(
+                "out of date: injected by 1-27, a restart would be rejected: revision 1-28's istiod is not ready (0/1)",
+            )
+        })
+        .count();
+    assert_eq!(rejected as u64, APP_PROXIES, "{table}");
+    assert!(
+        table.contains("[RestartRejected] revision 1-28's istiod is not ready (0/1): a restart of the 7 out-of-date pods it would inject (namespace default) would be rejected"),
+        "{table}"
+    );
+    assert!(
+        table.contains(
+            "7 of 7 proxies are out of date: a restart would be rejected: revision 1-28's istiod is not ready (0/1). Fix that first, then `kubectl mesh roll`."
+        ),
+        "{table}"
+    );
+    println!("canary, istiod-1-28 down, --proxies -n default:\n{table}");
+    let doc = document(&sandbox, &["-n", "default"]);
+    for p in app_proxies(&doc) {
+        assert_eq!(
+            p["restartRejected"], "revision 1-28's istiod is not ready (0/1)",
+            "{p:#}"
+        );
+    }
+
+    // And so it is: the restarted webapp's new pod is refused by 1-28's webhook.
+    stdout(
+        sandbox
+            .kubectl()
+            .args(["rollout", "restart", "deployment/webapp", "-n", "default"]),
+    );
+    let mut events = String::new();
+    for _ in 0..30 {
+        events = stdout(sandbox.kubectl().args([
+            "get",
+            "events",
+            "-n",
+            "default",
+            "--field-selector",
+            "reason=FailedCreate",
+            "-o",
+            "jsonpath={.items[*].message}",
+        ]));
+        if events.contains("sidecar-injector.istio.io") {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_secs(1));
+    }
+    assert!(
+        events.contains("failed calling webhook \"rev.namespace.sidecar-injector.istio.io\""),
+        "{events}"
+    );
+}
