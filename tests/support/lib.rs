@@ -452,3 +452,18 @@ fn differences(old: &serde_json::Value, new: &serde_json::Value) -> Vec<String> 
 
 mod proxy;
 pub use proxy::{ConnectProxy, Forward, local_address};
+
+impl Sandbox {
+    /// The pid of a sandbox component (`kube-apiserver`, `etcd`, `kwok`, ...) from its
+    /// pid file in the state dir's `run/`, for fault tests that kill it.
+    pub fn component_pid(&self, component: &str) -> Option<u32> {
+        let path = state_dir().join("run").join(format!("{component}.pid"));
+        fs::read_to_string(path).ok()?.trim().parse().ok()
+    }
+
+    /// `tests/sandbox/up --no-reset`: starts again whatever component was killed, keeping
+    /// the cluster as it is, and waits until it is healthy.
+    pub fn restart_killed(&self) {
+        sandbox_up(&["--no-reset"]);
+    }
+}
