@@ -373,21 +373,34 @@ fn the_api_server_killed_mid_roll_restarts_each_workload_once() {
         .stderr(Stdio::piped())
         .spawn()
         .expect("start roll");
+    // Progress goes to stdout in text mode; read both streams.
     let err_lines = lines(child.stderr.take().unwrap());
     let out_lines = lines(child.stdout.take().unwrap());
+    let mut out = vec![];
     let mut err = vec![];
-    while let Ok(line) = err_lines.recv_timeout(Duration::from_secs(180)) {
-        let pausing = line.contains("pausing");
-        err.push(line);
-        if pausing {
-            break;
+    let paused = loop {
+        if let Ok(line) = out_lines.try_recv() {
+            let pausing = line.contains("pausing");
+            out.push(line);
+            if pausing {
+                break true;
+            }
+            continue;
         }
-    }
-    assert!(
-        err.iter().any(|l| l.contains("pausing")),
-        "roll never paused:\n{}",
-        err.join("\n")
-    );
+        if let Ok(line) = err_lines.try_recv() {
+            let pausing = line.contains("pausing");
+            err.push(line);
+            if pausing {
+                break true;
+            }
+            continue;
+        }
+        if started.elapsed() > Duration::from_secs(180) || child.try_wait().unwrap().is_some() {
+            break false;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(paused, "roll never paused:\n{}\n{}", out.join("\n"), err.join("\n"));
     let apiserver = sandbox
         .component_pid("kube-apiserver")
         .expect("kube-apiserver's pid file");
@@ -410,7 +423,7 @@ fn the_api_server_killed_mid_roll_restarts_each_workload_once() {
         std::thread::sleep(Duration::from_millis(200));
     };
     err.extend(err_lines.iter());
-    let out: Vec<String> = out_lines.iter().collect();
+    out.extend(out_lines.iter());
     let first = format!(
         "roll: API server killed at {killed_at:?}, back at {back_at:?}, roll exited {:?} at {:?}\n--- stdout:\n{}\n--- stderr:\n{}",
         status.code(),
