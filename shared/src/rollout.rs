@@ -228,6 +228,49 @@ fn on_delete(kind: Option<&str>) -> Option<String> {
         .map(|_| "its update strategy is OnDelete: a restart replaces no pod until each is deleted by hand".to_string())
 }
 
+/// A StatefulSet's `rollingUpdate.partition` above 0: the controller updates only the pods
+/// at or above that ordinal (pkg/controller/statefulset/stateful_set_control.go
+/// updateStatefulSet), and kubectl calls the rollout done once they are
+/// (rollout_status.go), so the pods below it would keep their old proxy.
+fn partitioned(s: &StatefulSet) -> Option<String> {
+    let partition = s
+        .spec
+        .as_ref()?
+        .update_strategy
+        .as_ref()?
+        .rolling_update
+        .as_ref()?
+        .partition
+        .filter(|p| *p > 0)?;
+    Some(format!(
+        "partitioned (updateStrategy.rollingUpdate.partition {partition}): pods below ordinal {partition} keep their proxy; lower the partition or delete them"
+    ))
+}
+
+/// The condition a Deployment carries when its ReplicaSet cannot create pods: the
+/// ReplicaSet controller sets `ReplicaFailure` (reason `FailedCreate`, the API server's
+/// answer as message) on the ReplicaSet (pkg/controller/replicaset/replica_set_utils.go
+/// calculateStatus), and the Deployment controller copies it onto the Deployment
+/// (pkg/controller/deployment/progress.go syncRolloutStatus). An admission webhook that
+/// rejects every new pod shows here within a second.
+pub const REPLICA_FAILURE: &str = "ReplicaFailure";
+
+/// `ReplicaFailure` with status True, as `REASON: message`.
+pub fn replica_failure(d: &Deployment) -> Option<String> {
+    let c = d
+        .status
+        .as_ref()?
+        .conditions
+        .iter()
+        .flatten()
+        .find(|c| c.type_ == REPLICA_FAILURE && c.status == "True")?;
+    Some(format!(
+        "{}: {}",
+        c.reason.as_deref().unwrap_or(REPLICA_FAILURE),
+        c.message.as_deref().unwrap_or("pods cannot be created")
+    ))
+}
+
 /// The Deployment annotation its ReplicaSets carry too (`deploymentutil.RevisionAnnotation`).
 const DEPLOYMENT_REVISION: &str = "deployment.kubernetes.io/revision";
 /// The pod label StatefulSets and DaemonSets mark each pod's revision with.
@@ -329,6 +372,13 @@ pub trait Rollout:
     /// `kubectl rollout history` would show for the newest revision).
     fn new_pods(&self, client: &kube::Client) -> impl Future<Output = kube::Result<Vec<Pod>>>;
 
+    /// Why the controller cannot create its pods, once it has observed the current
+    /// generation: for a Deployment its `ReplicaFailure` condition ([`replica_failure`]).
+    /// StatefulSets and DaemonSets report no such condition (only events).
+    fn replica_failure(&self) -> Option<String> {
+        None
+    }
+
     /// The pod template's `kubectl.kubernetes.io/restartedAt`.
     fn restarted_at(&self) -> Option<&str> {
         let (template, _) = self.pod_template()?;
@@ -361,6 +411,9 @@ impl Rollout for Deployment {
     fn progress(&self) -> Option<Progress> {
         deployment_progress(self)
     }
+    fn replica_failure(&self) -> Option<String> {
+        deployment_progress(self).and_then(|_| replica_failure(self))
+    }
     /// The pods of the new ReplicaSet.
     async fn new_pods(&self, client: &kube::Client) -> kube::Result<Vec<Pod>> {
         let (api, params) = list_in::<_, ReplicaSet>(self, client);
@@ -377,7 +430,7 @@ impl Rollout for Deployment {
 
 impl Rollout for StatefulSet {
     fn restart_blocker(&self) -> Option<String> {
-        on_delete(self.spec.as_ref()?.update_strategy.as_ref()?.type_.as_deref())
+        on_delete(self.spec.as_ref()?.update_strategy.as_ref()?.type_.as_deref()).or_else(|| partitioned(self))
     }
     fn rollout_status(&self) -> Status {
         statefulset_status(self)
@@ -572,6 +625,53 @@ mod tests {
             "status: {replicas: 3, observedGeneration: 5, readyReplicas: 3, updatedReplicas: 3, currentRevision: db-2, updateRevision: db-2}",
         );
         assert_eq!(statefulset_status(&s), Status::Done);
+    }
+
+    #[test]
+    fn a_partitioned_statefulset_is_not_restarted() {
+        let status = "status: {replicas: 3, observedGeneration: 5}";
+        let s = statefulset(
+            "  updateStrategy: {type: RollingUpdate, rollingUpdate: {partition: 2}}",
+            status,
+        );
+        let why = s.restart_blocker().unwrap();
+        assert!(why.starts_with("partitioned"), "{why}");
+        assert!(why.contains("pods below ordinal 2 keep their proxy"), "{why}");
+        assert!(why.contains("lower the partition or delete them"), "{why}");
+        for strategy in [
+            "  updateStrategy: {type: RollingUpdate, rollingUpdate: {partition: 0}}",
+            "  updateStrategy: {type: RollingUpdate}",
+            "",
+        ] {
+            assert_eq!(statefulset(strategy, status).restart_blocker(), None, "{strategy}");
+        }
+    }
+
+    #[test]
+    fn a_deployment_whose_pods_are_refused_reports_replica_failure() {
+        let failing = "status:\n  observedGeneration: 3\n  replicas: 2\n  updatedReplicas: 0\n  conditions:\n  - {type: Progressing, status: 'True', reason: ReplicaSetUpdated}\n  - {type: ReplicaFailure, status: 'True', reason: FailedCreate, message: 'admission webhook \"namespace.sidecar-injector.istio.io\" denied the request: no istiod'}";
+        let d = deployment(failing);
+        let why = d.replica_failure().unwrap();
+        assert_eq!(
+            why,
+            "FailedCreate: admission webhook \"namespace.sidecar-injector.istio.io\" denied the request: no istiod"
+        );
+        // Still waiting by kubectl's rules: only roll stops on it.
+        assert!(matches!(deployment_status(&d), Status::Waiting(_)));
+        // Not before the controller observed the restart, nor once it is False.
+        assert_eq!(
+            deployment(&failing.replace("observedGeneration: 3", "observedGeneration: 2")).replica_failure(),
+            None
+        );
+        assert_eq!(
+            deployment(&failing.replace(
+                "status: 'True', reason: FailedCreate",
+                "status: 'False', reason: FailedCreate"
+            ))
+            .replica_failure(),
+            None
+        );
+        assert_eq!(statefulset("", "").replica_failure(), None);
     }
 
     #[test]

@@ -74,6 +74,20 @@ fn results(doc: &Value) -> Vec<(String, String)> {
         .collect()
 }
 
+/// Set `global.tag` in the `values` of an injector ConfigMap in istio-system: the proxy
+/// version that revision injects from now on (what `helm upgrade` or `istioctl install`
+/// of a new release writes there, beside istiod's new image).
+async fn set_injector_tag(sandbox: &Sandbox, configmap: &str, tag: &str) {
+    let api: Api<k8s_openapi::api::core::v1::ConfigMap> = Api::namespaced(sandbox.client().await, "istio-system");
+    let mut cm = api.get(configmap).await.expect("injector configmap");
+    let data = cm.data.as_mut().unwrap();
+    let mut values: Value = serde_json::from_str(&data["values"]).unwrap();
+    values["global"]["tag"] = tag.into();
+    data.insert("values".into(), values.to_string());
+    cm.metadata.managed_fields = None;
+    api.replace(configmap, &Default::default(), &cm).await.unwrap();
+}
+
 /// Every pod of the namespace runs `version` injected by `revision`.
 async fn all_on(sandbox: &Sandbox, ns: &str, revision: &str, version: &str) {
     for pod in pods(sandbox, ns).await {
@@ -154,11 +168,134 @@ async fn canary_roll_one_at_a_time_moves_every_app_to_1_28_without_overlap() {
     assert_eq!(generations(&sandbox, "default").await, after);
 }
 
+/// Istio's recommended gateway: 1.28.3's `gateway` chart (`manifests/charts/gateway`,
+/// stamped as the published chart), `helm template istio-ingressgateway -n istio-ingress`,
+/// its ServiceAccount and Deployment. Its pods ask for the `gateway` injection template
+/// and get their proxy from the injector (`image: auto`), so a restart updates them.
+/// istioctl's gateways write their image into the Deployment instead
+/// (`manifests/charts/gateways/istio-ingress/templates/deployment.yaml`), and a restart
+/// keeps it. One change: the chart's port `http-envoy-prom` (15090) is left out, as the
+/// sandbox's injector adds that port again instead of merging it as Istio's does.
+const HELM_GATEWAY: &str = r#"
+apiVersion: v1
+kind: Namespace
+metadata: {name: istio-ingress}
+---
+apiVersion: v1
+kind: ServiceAccount
+metadata:
+  name: istio-ingressgateway
+  namespace: istio-ingress
+  labels:
+    app.kubernetes.io/name: istio-ingressgateway
+    app.kubernetes.io/managed-by: "Helm"
+    app.kubernetes.io/instance: "istio-ingressgateway"
+    app.kubernetes.io/part-of: "istio"
+    app.kubernetes.io/version: "1.28.3"
+    helm.sh/chart: gateway-1.28.3
+    app: istio-ingressgateway
+    istio: ingressgateway
+    "istio.io/dataplane-mode": "none"
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: istio-ingressgateway
+  namespace: istio-ingress
+  labels:
+    app.kubernetes.io/name: istio-ingressgateway
+    app.kubernetes.io/managed-by: "Helm"
+    app.kubernetes.io/instance: "istio-ingressgateway"
+    app.kubernetes.io/part-of: "istio"
+    app.kubernetes.io/version: "1.28.3"
+    helm.sh/chart: gateway-1.28.3
+    app: istio-ingressgateway
+    istio: ingressgateway
+    "istio.io/dataplane-mode": "none"
+spec:
+  selector:
+    matchLabels:
+      app: istio-ingressgateway
+      istio: ingressgateway
+  template:
+    metadata:
+      annotations:
+        inject.istio.io/templates: gateway
+        prometheus.io/path: /stats/prometheus
+        prometheus.io/port: "15020"
+        prometheus.io/scrape: "true"
+        sidecar.istio.io/inject: "true"
+      labels:
+        sidecar.istio.io/inject: "true"
+        app: istio-ingressgateway
+        istio: ingressgateway
+        app.kubernetes.io/name: istio-ingressgateway
+        app.kubernetes.io/managed-by: "Helm"
+        app.kubernetes.io/instance: "istio-ingressgateway"
+        app.kubernetes.io/part-of: "istio"
+        app.kubernetes.io/version: "1.28.3"
+        helm.sh/chart: gateway-1.28.3
+        "istio.io/dataplane-mode": "none"
+    spec:
+      serviceAccountName: istio-ingressgateway
+      securityContext:
+        sysctls:
+        - name: net.ipv4.ip_unprivileged_port_start
+          value: "0"
+      containers:
+        - name: istio-proxy
+          image: auto
+          securityContext:
+            capabilities:
+              drop:
+              - ALL
+            allowPrivilegeEscalation: false
+            privileged: false
+            readOnlyRootFilesystem: true
+            runAsUser: 1337
+            runAsGroup: 1337
+            runAsNonRoot: true
+          env:
+          resources:
+            limits:
+              cpu: 2000m
+              memory: 1024Mi
+            requests:
+              cpu: 100m
+              memory: 128Mi
+      terminationGracePeriodSeconds: 30
+"#;
+
+/// `kubectl apply` a manifest, then wait for the rollouts named (`deployment/x`) in `ns`.
+fn apply(sandbox: &Sandbox, name: &str, manifest: &str, ns: &str, rollouts: &[&str]) {
+    let path = std::env::temp_dir().join(format!("roll-{name}-{}.yaml", std::process::id()));
+    std::fs::write(&path, manifest).unwrap();
+    stdout(sandbox.kubectl().args(["apply", "-f"]).arg(&path));
+    let _ = std::fs::remove_file(&path);
+    for w in rollouts {
+        stdout(
+            sandbox
+                .kubectl()
+                .args(["rollout", "status", w, "-n", ns, "--timeout=120s"]),
+        );
+    }
+}
+
 #[tokio::test]
 async fn gateways_are_listed_and_restarted_only_when_asked() {
     let sandbox = Sandbox::fresh("inplace");
-    // The install already moved the gateways to 1.28.3; an istiod patch release puts every
-    // proxy, gateways included, out of date.
+    // Beside istioctl's gateways, a gateway from Istio's gateway chart, injected (1.28.3).
+    apply(
+        &sandbox,
+        "helm-gateway",
+        HELM_GATEWAY,
+        "istio-ingress",
+        &["deployment/istio-ingressgateway"],
+    );
+    // The install already moved the gateways to 1.28.3; a patch release puts every proxy,
+    // gateways included, out of date. A real upgrade (istioctl or Helm) writes both istiod's
+    // image and the injector's `global.tag`, and the proxy version a restart gets is the
+    // injector's.
     stdout(sandbox.kubectl().args([
         "set",
         "image",
@@ -167,6 +304,7 @@ async fn gateways_are_listed_and_restarted_only_when_asked() {
         "istio-system",
         "discovery=docker.io/istio/pilot:1.28.4",
     ]));
+    set_injector_tag(&sandbox, "istio-sidecar-injector", "1.28.4").await;
     let (code, doc, _) = roll_json(&sandbox, &["-A", "--dry-run"]);
     assert_eq!(code, 0);
     let skipped: Vec<String> = doc["skipped"]
@@ -183,6 +321,29 @@ async fn gateways_are_listed_and_restarted_only_when_asked() {
         .collect();
     assert!(skipped.iter().any(|s| s.contains("ingressgateway")), "{doc}");
     assert!(names(&doc).iter().all(|n| !n.contains("gateway") || n == "api-gateway"));
+    // istioctl's gateways are out of date too, but a restart keeps the image written in
+    // their Deployments: listed as not restarted by roll, never planned.
+    let not_restarted: Vec<String> = doc["notRestarted"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| {
+            format!(
+                "{}/{}",
+                n["namespace"].as_str().unwrap(),
+                n["workload"]["name"].as_str().unwrap()
+            )
+        })
+        .collect();
+    assert_eq!(
+        not_restarted,
+        ["istio-system/istio-egressgateway", "istio-system/istio-ingressgateway"],
+        "{doc}"
+    );
+    assert!(
+        doc["notRestarted"][0]["reason"].as_str().unwrap().contains("istioctl"),
+        "{doc}"
+    );
     let (_, doc, _) = roll_json(&sandbox, &["-A", "--dry-run", "--include-gateways"]);
     let order = names(&doc);
     let first_gateway = order
@@ -193,6 +354,8 @@ async fn gateways_are_listed_and_restarted_only_when_asked() {
         order[..first_gateway].len() >= APPS.len(),
         "applications come first: {order:?}"
     );
+    assert_eq!(order[first_gateway..], ["istio-ingressgateway"], "{doc}");
+    assert_eq!(doc["workloads"][first_gateway]["namespace"], "istio-ingress");
 }
 
 #[tokio::test]
@@ -509,32 +672,348 @@ async fn new_pods_on_the_wrong_revision_stop_the_roll() {
 async fn new_pods_with_the_wrong_proxy_version_stop_the_roll() {
     let sandbox = Sandbox::fresh("canary");
     relabel(&sandbox, "default", "1-28");
-    // The 1-28 injector hands out another proxy version than its istiod runs.
-    let api: Api<k8s_openapi::api::core::v1::ConfigMap> = Api::namespaced(sandbox.client().await, "istio-system");
-    let mut cm = api
-        .get("istio-sidecar-injector-1-28")
-        .await
-        .expect("1-28 injector configmap");
-    let data = cm.data.as_mut().unwrap();
-    let mut values: Value = serde_json::from_str(&data["values"]).unwrap();
-    values["global"]["tag"] = "1.28.2".into();
-    data.insert("values".into(), values.to_string());
-    cm.metadata.managed_fields = None;
-    api.replace("istio-sidecar-injector-1-28", &Default::default(), &cm)
-        .await
-        .unwrap();
+    // The version a restart gets is the one the injector's values name, and the plan reads
+    // them: set before the roll, 1.28.2 would simply be what the plan expects. So the
+    // injector changes while the roll runs (an upgrade racing it), after the first
+    // workload: the next one's new pods run 1.28.2 where the plan promised 1.28.3.
+    let kubeconfig = sandbox.kubeconfig.display().to_string();
+    let hook = format!(
+        r#"test $MESH_WORKLOAD_NAME != api-gateway || {{ kubectl --kubeconfig {kubeconfig} get configmap istio-sidecar-injector-1-28 -n istio-system -o jsonpath='{{.data.values}}' | sed -E 's/"tag": *"1[.]28[.]3"/"tag": "1.28.2"/' > values.json && kubectl --kubeconfig {kubeconfig} create configmap istio-sidecar-injector-1-28 -n istio-system --from-file=values=values.json --dry-run=client -o json | kubectl --kubeconfig {kubeconfig} patch configmap istio-sidecar-injector-1-28 -n istio-system --type=merge --patch-file=/dev/stdin; }}"#
+    );
+    let work = std::env::temp_dir().join(format!("roll-version-{}", std::process::id()));
+    std::fs::create_dir_all(&work).unwrap();
     let before = generations(&sandbox, "default").await;
 
-    let (code, doc, _) = roll_json(&sandbox, &["-n", "default"]);
-    assert_eq!(code, 6, "{doc}");
+    let (code, out, err) = run(sandbox
+        .plugin("roll")
+        .args(["-n", "default", "-o", "json", "--exec", &hook])
+        .current_dir(&work));
+    let _ = std::fs::remove_dir_all(&work);
+    let doc: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}\n{err}"));
+    assert_eq!(code, 6, "{doc}\n{err}");
     let r = results(&doc);
+    assert_eq!(r[0].1, "done");
+    // The assertions of the first workload hold for the first one restarted after the change.
+    let r = &r[1..];
     assert_eq!(r[0].1, "failed");
     assert!(r[1..].iter().all(|(_, res)| res == "notStarted"));
-    let message = doc["workloads"][0]["message"].as_str().unwrap();
+    let message = doc["workloads"][1]["message"].as_str().unwrap();
     assert!(message.contains("runs proxy 1.28.2"), "{message}");
     assert!(message.contains("expected 1.28.3"), "{message}");
+    let after = generations(&sandbox, "default").await;
+    for name in &APPS[2..] {
+        assert_eq!(after[*name], before[*name], "{name} was touched");
+    }
+}
+
+/// The names and results of the workloads, and the message of the one at `i`.
+fn message(doc: &Value, i: usize) -> String {
+    doc["workloads"][i]["message"].as_str().unwrap_or_default().to_owned()
+}
+
+fn rollback_of(doc: &Value) -> Vec<String> {
+    doc["rollback"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .map(str::to_owned)
+        .collect()
+}
+
+#[tokio::test]
+async fn a_revision_that_cannot_inject_is_refused_before_anything_or_midway() {
+    let sandbox = Sandbox::fresh("canary");
+    relabel(&sandbox, "default", "1-28");
+    let scale = |n: &str| {
+        stdout(sandbox.kubectl().args([
+            "scale",
+            "deployment/istiod-1-28",
+            "-n",
+            "istio-system",
+            &format!("--replicas={n}"),
+        ]))
+    };
+    // 1-28's istiod is gone: its webhook (failurePolicy Fail) would reject every new pod.
+    scale("0");
+    let before = generations(&sandbox, "default").await;
+    let text = stdout(sandbox.plugin("roll").args(["-n", "default", "--dry-run"]));
+    assert!(
+        text.contains("warning: revision 1-28 cannot inject new pods now: its istiod Deployment istio-system/istiod-1-28 is scaled to 0"),
+        "{text}"
+    );
+    let (code, doc, err) = roll_json(&sandbox, &["-n", "default"]);
+    assert_eq!(code, 4, "refused before any restart: {doc}\n{err}");
+    let r = results(&doc);
+    assert_eq!(r[0], ("api-gateway".into(), "refused".into()));
+    assert!(r[1..].iter().all(|(_, res)| res == "notStarted"), "{r:?}");
+    let m = message(&doc, 0);
+    assert!(m.contains("revision 1-28 cannot inject new pods"), "{m}");
+    assert!(m.contains("istio-system/istiod-1-28 is scaled to 0"), "{m}");
+    assert!(rollback_of(&doc).is_empty(), "nothing changed: {doc}");
+    assert_eq!(doc["summary"]["refused"], 1);
+    assert_eq!(
+        generations(&sandbox, "default").await,
+        before,
+        "something was restarted"
+    );
+    let (code, out, _) = run(sandbox.plugin("roll").args(["-n", "default"]));
+    assert_eq!(code, 4);
+    assert!(out.contains("Nothing was restarted."), "{out}");
+
+    // Back up; then it goes away after the first workload: the roll stops there.
+    scale("1");
+    stdout(sandbox.kubectl().args([
+        "rollout",
+        "status",
+        "deployment/istiod-1-28",
+        "-n",
+        "istio-system",
+        "--timeout=60s",
+    ]));
+    let kubeconfig = sandbox.kubeconfig.display().to_string();
+    let hook = format!(
+        "test $MESH_WORKLOAD_NAME != api-gateway || kubectl --kubeconfig {kubeconfig} scale deployment/istiod-1-28 -n istio-system --replicas=0"
+    );
+    let (code, doc, err) = roll_json(&sandbox, &["-n", "default", "--exec", &hook]);
+    assert_eq!(code, 6, "refused midway: {doc}\n{err}");
+    let r = results(&doc);
+    assert_eq!(r[0], ("api-gateway".into(), "done".into()));
+    assert_eq!(r[1], ("position-simulator".into(), "refused".into()));
+    assert!(r[2..].iter().all(|(_, res)| res == "notStarted"), "{r:?}");
+    assert!(message(&doc, 1).contains("is scaled to 0"), "{doc}");
+    assert!(
+        rollback_of(&doc)
+            .iter()
+            .any(|c| c.starts_with("kubectl mesh relabel -n default --to 1-27")),
+        "{doc}"
+    );
     let after = generations(&sandbox, "default").await;
     for name in &APPS[1..] {
         assert_eq!(after[*name], before[*name], "{name} was touched");
     }
+}
+
+#[tokio::test]
+async fn new_pods_rejected_by_the_webhook_stop_the_roll_at_once() {
+    let sandbox = Sandbox::fresh("canary");
+    relabel(&sandbox, "default", "1-28");
+    // istiod-1-28 runs and its injector ConfigMap is there, but its webhook's Service is
+    // gone: the API server cannot call it and rejects every new pod (failurePolicy Fail).
+    stdout(
+        sandbox
+            .kubectl()
+            .args(["delete", "service", "istiod-1-28", "-n", "istio-system"]),
+    );
+    let before = generations(&sandbox, "default").await;
+    let started = std::time::Instant::now();
+    // The default --timeout (5m) is not waited out.
+    let (code, doc, err) = roll_json(&sandbox, &["-n", "default"]);
+    assert!(
+        started.elapsed() < Duration::from_secs(60),
+        "took {:?}",
+        started.elapsed()
+    );
+    assert_eq!(code, 6, "{doc}\n{err}");
+    let r = results(&doc);
+    assert_eq!(r[0], ("api-gateway".into(), "failed".into()));
+    assert!(r[1..].iter().all(|(_, res)| res == "notStarted"), "{r:?}");
+    let m = message(&doc, 0);
+    assert!(m.contains("cannot create its new pods (ReplicaFailure)"), "{m}");
+    assert!(m.contains("FailedCreate: "), "{m}");
+    assert!(
+        m.contains("sidecar-injector.istio.io"),
+        "the admission error is quoted: {m}"
+    );
+    assert!(
+        rollback_of(&doc)
+            .iter()
+            .any(|c| c.starts_with("kubectl mesh relabel -n default --to 1-27")),
+        "{doc}"
+    );
+    let after = generations(&sandbox, "default").await;
+    for name in &APPS[1..] {
+        assert_eq!(after[*name], before[*name], "{name} was touched");
+    }
+    // The old pod still serves: the rejected rollout took nothing down.
+    for pod in pods(&sandbox, "default").await {
+        assert_eq!(injected_by(&pod).as_deref(), Some("1-27"));
+    }
+}
+
+#[tokio::test]
+async fn a_partitioned_statefulset_is_skipped_and_reported() {
+    let sandbox = Sandbox::fresh("canary");
+    let manifest = r#"
+apiVersion: v1
+kind: Namespace
+metadata:
+  name: roll-partition
+  labels: {istio.io/rev: 1-27}
+---
+apiVersion: apps/v1
+kind: StatefulSet
+metadata: {name: db, namespace: roll-partition}
+spec:
+  replicas: 3
+  serviceName: db
+  updateStrategy: {type: RollingUpdate, rollingUpdate: {partition: 2}}
+  selector: {matchLabels: {app: db}}
+  template:
+    metadata: {labels: {app: db}}
+    spec:
+      containers: [{name: db, image: postgres:16}]
+"#;
+    apply(&sandbox, "partition", manifest, "roll-partition", &["statefulset/db"]);
+    relabel(&sandbox, "roll-partition", "1-28");
+    let uids = |pods: Vec<Pod>| -> Vec<String> {
+        let mut u: Vec<String> = pods.into_iter().filter_map(|p| p.metadata.uid).collect();
+        u.sort();
+        u
+    };
+    let before = uids(pods(&sandbox, "roll-partition").await);
+    assert_eq!(before.len(), 3);
+
+    let (code, doc, err) = roll_json(&sandbox, &["-n", "roll-partition"]);
+    assert_eq!(code, 0, "{doc}\n{err}");
+    assert!(names(&doc).is_empty(), "{doc}");
+    let reason = doc["skipped"][0]["reason"].as_str().unwrap();
+    assert!(reason.starts_with("partitioned"), "{reason}");
+    assert!(
+        reason.contains("pods below ordinal 2 keep their proxy; lower the partition or delete them"),
+        "{reason}"
+    );
+    assert_eq!(
+        uids(pods(&sandbox, "roll-partition").await),
+        before,
+        "pods were replaced"
+    );
+    all_on(&sandbox, "roll-partition", "1-27", "1.27.4").await;
+}
+
+/// Put revision `default` of the ambient install on 1.28.4 as a patch release would:
+/// istiod's image and its injector's `global.tag`.
+async fn upgrade_ambient_istiod(sandbox: &Sandbox) {
+    stdout(sandbox.kubectl().args([
+        "set",
+        "image",
+        "deployment/istiod",
+        "-n",
+        "istio-system",
+        "discovery=docker.io/istio/pilot:1.28.4-distroless",
+    ]));
+    set_injector_tag(sandbox, "istio-sidecar-injector", "1.28.4").await;
+}
+
+#[tokio::test]
+async fn gateway_api_gateways_waypoints_and_node_agents_are_never_planned() {
+    let sandbox = Sandbox::fresh("gateway-api");
+    upgrade_ambient_istiod(&sandbox).await;
+    let never = ["ztunnel", "istio-cni-node", "gateway-istio", "waypoint"];
+    for extra in [&[][..], &["--include-gateways"][..]] {
+        let mut args = vec!["-A", "--dry-run"];
+        args.extend_from_slice(extra);
+        let (code, doc, err) = roll_json(&sandbox, &args);
+        assert_eq!(code, 0, "{doc}\n{err}");
+        let planned: Vec<String> = names(&doc)
+            .into_iter()
+            .chain(
+                doc["skipped"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|s| s["workload"]["name"].as_str().unwrap().to_owned()),
+            )
+            .collect();
+        assert!(
+            planned.iter().all(|n| !never.contains(&n.as_str())),
+            "{args:?}: {planned:?}"
+        );
+        // Out of date (their istiod injects 1.28.4 now), listed with the reason.
+        let listed: Vec<(String, String, String)> = doc["notRestarted"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|n| {
+                (
+                    n["workload"]["name"].as_str().unwrap().to_owned(),
+                    n["kind"].as_str().unwrap().to_owned(),
+                    n["expected"]["kind"].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            listed,
+            [
+                ("waypoint".to_string(), "waypoint".to_string(), "rendered".to_string()),
+                (
+                    "gateway-istio".to_string(),
+                    "gateway".to_string(),
+                    "rendered".to_string()
+                ),
+            ],
+            "{args:?}: {doc}"
+        );
+        for n in doc["notRestarted"].as_array().unwrap() {
+            let reason = n["reason"].as_str().unwrap();
+            assert!(reason.contains("istiod default renders"), "{reason}");
+            assert!(reason.contains("re-renders its Deployment"), "{reason}");
+        }
+    }
+    let text = stdout(sandbox.plugin("roll").args(["-A", "--dry-run"]));
+    assert!(text.contains("not restarted by roll"), "{text}");
+    assert!(text.contains("waypoint"), "{text}");
+    assert!(!text.contains("ztunnel"), "never out of date here: {text}");
+}
+
+#[tokio::test]
+async fn sigterm_stops_cleanly_with_143_and_a_rerun_completes() {
+    let sandbox = Sandbox::fresh("canary");
+    relabel(&sandbox, "default", "1-28");
+    let mut child = sandbox
+        .plugin("roll")
+        .args(["-n", "default", "-o", "json", "--pause", "3s"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start roll");
+    let pid = child.id();
+    let mut err_lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut seen = String::new();
+    for line in err_lines.by_ref() {
+        let line = line.unwrap();
+        seen.push_str(&line);
+        seen.push('\n');
+        if line.contains("pausing") {
+            break;
+        }
+    }
+    assert!(
+        seen.contains("default/deployment/api-gateway: done, pausing 3s (--pause)"),
+        "{seen}"
+    );
+    let started = std::time::Instant::now();
+    stdout(Command::new("kill").args(["-TERM", &pid.to_string()]));
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "SIGTERM took {:?}",
+        started.elapsed()
+    );
+    assert_eq!(out.status.code(), Some(143), "{}", String::from_utf8_lossy(&out.stdout));
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let r = results(&doc);
+    assert_eq!(r[0], ("api-gateway".into(), "done".into()));
+    assert!(r[1..].iter().all(|(_, res)| res == "notStarted"), "{r:?}");
+    assert_eq!(
+        (doc["summary"]["done"].clone(), doc["summary"]["notStarted"].clone()),
+        (1.into(), 6.into())
+    );
+    assert_eq!(doc["stoppedBy"], "SIGTERM");
+
+    // The same command again restarts only the rest.
+    let (code, doc, err) = roll_json(&sandbox, &["-n", "default"]);
+    assert_eq!(code, 0, "{doc}\n{err}");
+    assert_eq!(names(&doc), APPS[1..]);
+    all_on(&sandbox, "default", "1-28", "1.28.3").await;
 }

@@ -12,11 +12,13 @@ use futures::StreamExt;
 use jiff::Timestamp;
 use k8s_openapi::Resource;
 use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, StatefulSet};
-use kube::api::{Api, Patch, PatchParams};
+use k8s_openapi::api::core::v1::ConfigMap;
+use kube::api::{Api, ListParams, Patch, PatchParams};
 use kube::runtime::{WatchStreamExt, watcher};
 use serde::Serialize;
 use shared::error::chain;
-use shared::model::{OutOfDateWorkload, Proxy};
+use shared::exit;
+use shared::model::{ControlPlane, OutOfDateWorkload, Proxy, labels};
 use shared::output::DryRun;
 use shared::rollout::{self, Progress, Rollout, Status};
 use shared::{Connection, retry};
@@ -74,7 +76,12 @@ pub(crate) enum Event {
         elapsed: Duration,
         message: String,
     },
-    /// Ctrl-C while it was rolling.
+    /// Not restarted: the revision it would restart into cannot inject new pods now.
+    Refused {
+        elapsed: Duration,
+        message: String,
+    },
+    /// Ctrl-C or SIGTERM while it was rolling.
     Interrupted {
         elapsed: Duration,
     },
@@ -88,6 +95,7 @@ impl Event {
         match self {
             Event::Done { .. } | Event::Accepted { .. } => Some(RollResult::Done),
             Event::Failed { .. } => Some(RollResult::Failed),
+            Event::Refused { .. } => Some(RollResult::Refused),
             Event::Interrupted { .. } => Some(RollResult::Interrupted),
             Event::NotStarted => Some(RollResult::NotStarted),
             _ => None,
@@ -102,10 +110,60 @@ pub(crate) enum RollResult {
     /// Rolled (with `--dry-run=server`: its restart was accepted).
     Done,
     Failed,
-    /// Ctrl-C while it was rolling: its rollout goes on in the cluster.
+    /// Not restarted: its target revision could not inject new pods (see
+    /// [`crate::plan::cannot_inject`]); the roll stopped there.
+    Refused,
+    /// Ctrl-C or SIGTERM while it was rolling: its rollout goes on in the cluster.
     Interrupted,
     #[default]
     NotStarted,
+}
+
+/// The signal that stopped the roll: each stops it the same way (no new restart, a
+/// summary), and each has its exit code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub(crate) enum Signal {
+    /// Ctrl-C.
+    #[serde(rename = "SIGINT")]
+    Interrupt,
+    /// `kill`, a CI job cancelled, a pod stopped.
+    #[serde(rename = "SIGTERM")]
+    Terminate,
+}
+
+impl Signal {
+    /// 130 or 143: 128 + the signal's number, the status a shell shows for it.
+    pub(crate) fn exit_code(self) -> u8 {
+        match self {
+            Signal::Interrupt => exit::INTERRUPTED,
+            Signal::Terminate => exit::TERMINATED,
+        }
+    }
+
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Signal::Interrupt => "Ctrl-C",
+            Signal::Terminate => "SIGTERM",
+        }
+    }
+}
+
+/// The first SIGINT or SIGTERM; pending forever if neither can be listened to. Once
+/// listened to, neither ends the process any more: the roll stops itself.
+async fn stop_signal() -> Option<Signal> {
+    let interrupt = async { tokio::signal::ctrl_c().await.ok().map(|()| Signal::Interrupt) };
+    let terminate = async {
+        #[cfg(unix)]
+        if let Ok(mut term) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            return term.recv().await.map(|()| Signal::Terminate);
+        }
+        std::future::pending::<Option<Signal>>().await
+    };
+    tokio::select! {
+        Some(s) = interrupt => Some(s),
+        Some(s) = terminate => Some(s),
+        else => None,
+    }
 }
 
 /// What every workload's roll shares.
@@ -121,14 +179,14 @@ pub(crate) struct Ctx<'a> {
     pub(crate) events: &'a dyn Fn(usize, Event),
 }
 
-/// Roll the workloads in order, up to `max_parallel` at once. After a failure or Ctrl-C no
-/// new one starts (with `--dry-run=server` a rejected restart stops nothing, as nothing
-/// changes). Returns how each ended and whether Ctrl-C was pressed.
-pub(crate) async fn roll_all(ctx: &Ctx<'_>, workloads: &[OutOfDateWorkload]) -> (Vec<RollResult>, bool) {
-    let (cancel_tx, cancel) = watch::channel(false);
-    let interrupt = tokio::spawn(async move {
-        if tokio::signal::ctrl_c().await.is_ok() {
-            let _ = cancel_tx.send(true);
+/// Roll the workloads in order, up to `max_parallel` at once. After a failure, a refusal,
+/// Ctrl-C or SIGTERM no new one starts (with `--dry-run=server` a rejected restart stops
+/// nothing, as nothing changes). Returns how each ended and the signal that stopped it.
+pub(crate) async fn roll_all(ctx: &Ctx<'_>, workloads: &[OutOfDateWorkload]) -> (Vec<RollResult>, Option<Signal>) {
+    let (cancel_tx, cancel) = watch::channel(None);
+    let listener = tokio::spawn(async move {
+        if let Some(signal) = stop_signal().await {
+            let _ = cancel_tx.send(Some(signal));
         }
     });
     let stop = Cell::new(false);
@@ -154,7 +212,7 @@ pub(crate) async fn roll_all(ctx: &Ctx<'_>, workloads: &[OutOfDateWorkload]) -> 
                     if i < last {
                         trip.pause(end).await;
                     }
-                } else if !(ctx.dry_run.server() && result == RollResult::Failed) {
+                } else if !(ctx.dry_run.server() && matches!(result, RollResult::Failed | RollResult::Refused)) {
                     stop.set(true);
                 }
                 result
@@ -163,14 +221,16 @@ pub(crate) async fn roll_all(ctx: &Ctx<'_>, workloads: &[OutOfDateWorkload]) -> 
         .buffered(ctx.max_parallel)
         .collect()
         .await;
-    interrupt.abort();
-    let interrupted = *cancel.borrow();
-    (results, interrupted)
+    listener.abort();
+    let signal = *cancel.borrow();
+    (results, signal)
 }
 
 /// Why a workload's roll stopped early.
 enum Stop {
     Failed(String),
+    /// Nothing was sent: the target revision cannot inject.
+    Refused(String),
     Interrupted,
 }
 
@@ -181,7 +241,7 @@ struct Trip<'a> {
     ctx: &'a Ctx<'a>,
     i: usize,
     w: &'a OutOfDateWorkload,
-    cancel: watch::Receiver<bool>,
+    cancel: watch::Receiver<Option<Signal>>,
     /// This run wrote its restart.
     restarted: Cell<bool>,
 }
@@ -196,7 +256,7 @@ impl Trip<'_> {
     }
 
     fn cancelled(&self) -> bool {
-        *self.cancel.borrow()
+        self.cancel.borrow().is_some()
     }
 
     fn go_on(&self) -> Step<()> {
@@ -235,6 +295,7 @@ impl Trip<'_> {
                 restarted: self.restarted.get(),
             },
             Err(Stop::Failed(message)) => Event::Failed { elapsed, message },
+            Err(Stop::Refused(message)) => Event::Refused { elapsed, message },
             Err(Stop::Interrupted) => Event::Interrupted { elapsed },
         };
         self.emit(end.clone());
@@ -248,7 +309,7 @@ impl Trip<'_> {
         let mut cancel = self.cancel.clone();
         tokio::select! {
             () = tokio::time::sleep(pause) => {}
-            _ = cancel.wait_for(|c| *c) => {}
+            _ = cancel.wait_for(Option::is_some) => {}
         }
         self.emit(end);
     }
@@ -275,12 +336,47 @@ impl Trip<'_> {
             }
         }
         self.go_on()?;
+        self.check_target().await?;
         self.restart(&api, &current).await?;
         if server {
             return Ok(());
         }
         let done = self.wait(&api).await?;
         self.verify(&done).await.map_err(Stop::Failed)
+    }
+
+    /// The revision the restart would inject must be able to: its istiod up and its injector
+    /// ConfigMap there, read afresh just before each restart. Istio's injector webhooks fail
+    /// closed (`failurePolicy: Fail`, istio-discovery/templates/mutatingwebhook.yaml), so
+    /// otherwise the API server rejects every new pod and the rollout hangs.
+    async fn check_target(&self) -> Step<()> {
+        let Some(revision) = self.w.to_revision.as_deref() else {
+            return Ok(());
+        };
+        let client = &self.ctx.conn.client;
+        let (deployments, configmaps) = (
+            Api::<Deployment>::all(client.clone()),
+            Api::<ConfigMap>::all(client.clone()),
+        );
+        let (istiod, injectors) = (
+            ListParams::default().labels("app=istiod"),
+            ListParams::default().labels(labels::REV),
+        );
+        let (d, cm) = retry::until(self.deadline(), || async {
+            tokio::try_join!(deployments.list(&istiod), configmaps.list(&injectors))
+        })
+        .await
+        .map_err(|e| {
+            Stop::Failed(format!(
+                "cannot read revision {revision}'s istiod and injector: {}",
+                chain(&e)
+            ))
+        })?;
+        let cp = ControlPlane::from_objects(&d.items, &cm.items, &[]);
+        match crate::plan::cannot_inject(&cp, revision) {
+            Some(problem) => Err(Stop::Refused(crate::plan::refusal(revision, &problem))),
+            None => Ok(()),
+        }
     }
 
     /// Send the restart patch once (with `--dry-run=server`: with dryRun=All). When a
@@ -335,7 +431,7 @@ impl Trip<'_> {
         let mut last_error: Option<String> = None;
         loop {
             tokio::select! {
-                _ = cancel.wait_for(|c| *c) => return Err(Stop::Interrupted),
+                _ = cancel.wait_for(Option::is_some) => return Err(Stop::Interrupted),
                 () = tokio::time::sleep_until(deadline) => {
                     let mut m = format!(
                         "{} did not finish its rollout within {} (--timeout): {last}",
@@ -350,6 +446,13 @@ impl Trip<'_> {
                 item = stream.next() => match item {
                     Some(Ok(Some(obj))) => {
                         last_error = None;
+                        if let Some(why) = obj.replica_failure() {
+                            return Err(Stop::Failed(format!(
+                                "{} cannot create its new pods ({}): {why}",
+                                self.what(),
+                                rollout::REPLICA_FAILURE
+                            )));
+                        }
                         match obj.rollout_status() {
                             Status::Done => return Ok(obj),
                             Status::Failed(m) => return Err(Stop::Failed(m)),
@@ -417,7 +520,7 @@ impl Trip<'_> {
             .kill_on_drop(true);
         let mut cancel = self.cancel.clone();
         let out = tokio::select! {
-            _ = cancel.wait_for(|c| *c) => return Err(Stop::Interrupted),
+            _ = cancel.wait_for(Option::is_some) => return Err(Stop::Interrupted),
             out = command.output() => out.map_err(|e| Stop::Failed(format!("--exec: cannot run sh: {e}")))?,
         };
         let text = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
@@ -461,7 +564,7 @@ fn wrong_proxy(w: &OutOfDateWorkload, p: &Proxy) -> Option<String> {
         && p.version.as_ref() != Some(want)
     {
         return Some(format!(
-            "runs proxy {} ({}), expected {want}: the injector of revision {} does not inject the version its istiod runs",
+            "runs proxy {} ({}), expected {want}: the injector of revision {} no longer injects what it did when the roll was planned (its values changed: an upgrade under way?); see `kubectl mesh revisions`",
             p.version.as_deref().unwrap_or("of unknown version"),
             p.image,
             p.revision.as_deref().unwrap_or("?")

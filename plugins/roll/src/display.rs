@@ -38,6 +38,7 @@ fn text(event: &Event) -> Option<String> {
             human(*elapsed)
         ),
         Event::Failed { elapsed, message } => format!("failed after {}: {message}", human(*elapsed)),
+        Event::Refused { message, .. } => format!("refused: {message}"),
         Event::Interrupted { elapsed } => format!("interrupted after {}", human(*elapsed)),
         Event::NotStarted => "not started".into(),
     })
@@ -116,7 +117,7 @@ impl Ui {
     fn draw(&self, bar: &ProgressBar, event: &Event, text: String) {
         let coloured = match event {
             Event::Done { .. } | Event::Accepted { .. } => self.paint.good(&text),
-            Event::Failed { .. } => self.paint.bad(&text),
+            Event::Failed { .. } | Event::Refused { .. } => self.paint.bad(&text),
             Event::Interrupted { .. } | Event::Retrying { .. } => self.paint.warn(&text),
             Event::NotStarted => self.paint.dim(&text),
             _ => text,

@@ -19,7 +19,7 @@ use shared::connect::parse_duration;
 use shared::output::{DryRunArgs, OutputArgs};
 use shared::{ConnectArgs, Connection, Scope, ScopeArgs, exit};
 
-use crate::act::{Event, RollResult};
+use crate::act::{Event, RollResult, Signal};
 use crate::plan::Plan;
 use crate::report::{Outcome, Settings};
 
@@ -36,8 +36,13 @@ What is restarted:
   older than their revision's istiod (in-place upgrade). Nothing else.
   Gateways are listed, and restarted only with --include-gateways (after the
   applications). Bare pods, Job pods and ReplicaSets without a Deployment are listed as
-  needing manual action and never deleted. A paused Deployment, or a StatefulSet or
-  DaemonSet with the OnDelete strategy, is skipped and reported.
+  needing manual action and never deleted. A paused Deployment, a StatefulSet or
+  DaemonSet with the OnDelete strategy, or a StatefulSet with a rollingUpdate partition
+  above 0 (its pods below the partition would keep their proxy) is skipped and reported.
+  Out-of-date proxies a restart would not update are listed as not restarted by roll,
+  with the reason: Gateway API gateways and waypoints (istiod re-renders them), ztunnel
+  and istio-cni (upgraded by their charts), gateways whose image is written in their
+  Deployment (istioctl's), pods that opted out of injection.
   -l selects workloads by their own labels, as `kubectl rollout restart -l` does.
 
 How:
@@ -48,6 +53,11 @@ How:
   version. The default of one workload at a time keeps a bad proxy to one workload and
   the load of reconnecting sidecars small; raise it with --max-parallel.
   The order (applications by namespace, kind and name, then gateways) is printed first.
+  Before each restart the revision it restarts into must be able to inject: its istiod
+  Deployment has a ready replica and its injector ConfigMap exists. Istio's injector
+  webhooks fail closed, so otherwise every new pod would be rejected; the restart is
+  refused and the roll stops. A Deployment whose new pods are rejected anyway (condition
+  ReplicaFailure, reason FailedCreate) stops the roll at once, quoting the API server.
 
 --dry-run (= --dry-run=client) prints the plan and changes nothing. --dry-run=server
 sends each restart patch with dryRun=All, so the API server (and its admission webhooks)
@@ -58,14 +68,16 @@ waits for nothing: no rollout, no --exec, no --pause.
 StatefulSet, DaemonSet), MESH_WORKLOAD_NAMESPACE, MESH_WORKLOAD_NAME and MESH_REVISION
 (the revision its new pods got) in the environment; a non-zero exit stops the roll.
 
-When a rollout fails (--timeout, ProgressDeadlineExceeded, wrong proxy, --exec) the roll
-stops: later workloads are not touched, and the way back is printed. Ctrl-C stops it too
-(no new restart); running the same command again carries on, as finished workloads are no
-longer out of date.
+When a rollout fails (--timeout, ProgressDeadlineExceeded, ReplicaFailure, wrong proxy,
+--exec) the roll stops: later workloads are not touched, and the way back is printed.
+Ctrl-C and SIGTERM stop it too (no new restart, a summary); running the same command
+again carries on, as finished workloads are no longer out of date.
 
 Exit codes: 0 done (or nothing to do, or --dry-run), 1 error, 2 usage,
-6 a rollout failed and the roll stopped (--dry-run=server: a restart was rejected),
-130 interrupted.
+4 refused: the target revision cannot inject, and nothing was restarted,
+6 a rollout failed, or a restart was refused after others were done, and the roll
+  stopped (--dry-run=server: a restart was rejected),
+130 interrupted by Ctrl-C, 143 stopped by SIGTERM.
 
 Examples:
   kubectl mesh roll --dry-run
@@ -128,20 +140,20 @@ pub async fn run(args: Args) -> shared::Result<u8> {
         .scope(Scope::Namespaces(vec![conn.default_namespace.clone()]));
     let (mesh, objects) = read::read(&conn, &scope, args.selector.as_deref()).await?;
     let revision = args.revision.as_deref().map(|r| plan::revision(&mesh, r)).transpose()?;
-    let plan = plan::plan(mesh.out_of_date_workloads(), &args.filters(revision), &objects);
+    let plan = plan::plan(&mesh, &args.filters(revision), &objects);
     let settings = args.settings(&scope);
     report::print_plan(&plan, &settings, &args.output);
     if !settings.dry_run.sends() || plan.roll.is_empty() {
         // --dry-run, or nothing to do: the plan is the whole answer.
         if args.output.machine() {
             let not_started = vec![Outcome::default(); plan.roll.len()];
-            report::print_document(&plan, &not_started, &settings, args.output.format)?;
+            report::print_document(&plan, &not_started, None, &settings, args.output.format)?;
         }
         return Ok(exit::OK);
     }
-    let (outcomes, interrupted) = roll(&conn, &args, &plan, &settings).await;
-    report::print_results(&plan, &outcomes, interrupted, &settings, &args.output)?;
-    Ok(exit_code(&outcomes, interrupted))
+    let (outcomes, signal) = roll(&conn, &args, &plan, &settings).await;
+    report::print_results(&plan, &outcomes, signal, &settings, &args.output)?;
+    Ok(exit_code(&outcomes, signal))
 }
 
 impl Args {
@@ -174,7 +186,7 @@ impl Args {
 }
 
 /// Act on the plan while the display and the report follow its events.
-async fn roll(conn: &Connection, args: &Args, plan: &Plan, settings: &Settings) -> (Vec<Outcome>, bool) {
+async fn roll(conn: &Connection, args: &Args, plan: &Plan, settings: &Settings) -> (Vec<Outcome>, Option<Signal>) {
     let labels = plan
         .roll
         .iter()
@@ -197,16 +209,27 @@ async fn roll(conn: &Connection, args: &Args, plan: &Plan, settings: &Settings) 
         exec: args.exec.as_deref(),
         events: &events,
     };
-    let (_, interrupted) = act::roll_all(&ctx, &plan.roll).await;
+    let (_, signal) = act::roll_all(&ctx, &plan.roll).await;
     ui.finish();
-    (outcomes.into_inner(), interrupted)
+    (outcomes.into_inner(), signal)
 }
 
-/// 6 when a rollout failed, 130 when Ctrl-C left workloads unfinished, else 0.
-fn exit_code(outcomes: &[Outcome], interrupted: bool) -> u8 {
-    if outcomes.iter().any(|o| o.result == RollResult::Failed) {
+/// 6 when a rollout failed; when a restart was refused (its revision cannot inject), 4 if
+/// this run had restarted nothing yet, else 6 (the roll stopped midway); 130 or 143 when
+/// Ctrl-C or SIGTERM left workloads unfinished; else 0.
+fn exit_code(outcomes: &[Outcome], signal: Option<Signal>) -> u8 {
+    let any = |r: RollResult| outcomes.iter().any(|o| o.result == r);
+    if any(RollResult::Failed) {
         exit::ROLLOUT_FAILED
-    } else if interrupted || outcomes.iter().any(|o| o.result != RollResult::Done) {
+    } else if any(RollResult::Refused) {
+        if outcomes.iter().any(|o| o.restarted_at.is_some()) {
+            exit::ROLLOUT_FAILED
+        } else {
+            exit::REFUSED
+        }
+    } else if let Some(s) = signal {
+        s.exit_code()
+    } else if outcomes.iter().any(|o| o.result != RollResult::Done) {
         exit::INTERRUPTED
     } else {
         exit::OK
@@ -274,6 +297,42 @@ mod tests {
         assert_eq!(dry(&["roll"]), DryRun::None);
         assert_eq!(dry(&["roll", "--dry-run", "-n", "default"]), DryRun::Client);
         assert_eq!(dry(&["roll", "--dry-run=server"]), DryRun::Server);
+    }
+
+    #[test]
+    fn exit_codes_say_how_the_roll_ended() {
+        let o = |result: RollResult, restarted: bool| Outcome {
+            result,
+            restarted_at: restarted.then(|| "2026-11-27T04:36:28Z".to_string()),
+            ..Outcome::default()
+        };
+        let done = o(RollResult::Done, true);
+        let refused = o(RollResult::Refused, false);
+        let not_started = o(RollResult::NotStarted, false);
+        assert_eq!(exit_code(&[done.clone(), done.clone()], None), exit::OK);
+        // Refused before anything was restarted: nothing changed.
+        assert_eq!(exit_code(&[refused.clone(), not_started.clone()], None), exit::REFUSED);
+        // Refused after a restart: the roll stopped midway.
+        assert_eq!(
+            exit_code(&[done.clone(), refused.clone(), not_started.clone()], None),
+            exit::ROLLOUT_FAILED
+        );
+        assert_eq!(
+            exit_code(&[o(RollResult::Failed, true), not_started.clone()], None),
+            exit::ROLLOUT_FAILED
+        );
+        assert_eq!(
+            exit_code(&[done.clone(), not_started.clone()], Some(Signal::Terminate)),
+            exit::TERMINATED
+        );
+        assert_eq!(
+            exit_code(
+                &[o(RollResult::Interrupted, true), not_started],
+                Some(Signal::Interrupt)
+            ),
+            exit::INTERRUPTED
+        );
+        assert_eq!(exit::TERMINATED, 143);
     }
 
     #[test]

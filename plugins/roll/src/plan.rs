@@ -1,6 +1,5 @@
 //! Which out-of-date workloads to restart, in which order, and which to leave alone and why.
-//! Pure: the mesh's out-of-date workloads and a few facts about the workload objects in, a
-//! plan out.
+//! Pure: the mesh and a few facts about the workload objects in, a plan out.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -8,7 +7,7 @@ use k8s_openapi::Resource;
 use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, StatefulSet};
 use serde::Serialize;
 use shared::error::known;
-use shared::model::{Mesh, OutOfDateWorkload, Target, Workload};
+use shared::model::{ControlPlane, Expectation, Mesh, OutOfDateWorkload, ProxyKind, Target, Workload, labels};
 
 /// `(namespace, kind, name)`, kind as the API spells it (`Deployment`).
 pub(crate) type Key = (String, String, String);
@@ -112,6 +111,31 @@ pub(crate) struct Skipped {
     pub(crate) reason: String,
 }
 
+/// An out-of-date data-plane workload that a restart would not bring up to date: Gateway
+/// API gateways and waypoints (istiod renders them), ztunnel and istio-cni (their charts
+/// install them), gateways whose image is written in their Deployment, pods that opted out
+/// of injection. The model's [`Expectation`] says which.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct NotRestarted {
+    pub(crate) namespace: String,
+    pub(crate) workload: Workload,
+    pub(crate) kind: ProxyKind,
+    pub(crate) out_of_date_pods: usize,
+    /// What a new pod would get.
+    pub(crate) expected: Expectation,
+    /// Why a restart does not help, and what does.
+    pub(crate) reason: String,
+}
+
+/// A revision the plan restarts into that cannot inject new pods now.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct TargetProblem {
+    pub(crate) revision: String,
+    pub(crate) problem: String,
+}
+
 #[derive(Debug, Clone, Default, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct Plan {
@@ -121,14 +145,38 @@ pub(crate) struct Plan {
     pub(crate) skipped: Vec<Skipped>,
     /// Pods no `rollout restart` can replace: bare pods, Job pods, orphan ReplicaSets.
     pub(crate) manual: Vec<Skipped>,
+    /// Out of date, but a restart would not update them.
+    pub(crate) not_restarted: Vec<NotRestarted>,
+    /// Revisions in the plan that cannot inject new pods now: roll refuses to restart into
+    /// them (checked again before each restart).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub(crate) target_problems: Vec<TargetProblem>,
     /// `--exclude` values that matched no out-of-date workload.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub(crate) unused_excludes: Vec<String>,
 }
 
+/// The whole plan: what to restart and in which order, what is left alone and why, what a
+/// restart would not update, and which target revisions cannot inject now.
+pub(crate) fn plan(mesh: &Mesh, filters: &Filters, objects: &Objects) -> Plan {
+    let mut out = plan_workloads(mesh.out_of_date_workloads(), filters, objects);
+    out.not_restarted = not_restarted(mesh, filters, objects);
+    let targets: BTreeSet<&str> = out.roll.iter().filter_map(|w| w.to_revision.as_deref()).collect();
+    out.target_problems = targets
+        .into_iter()
+        .filter_map(|r| {
+            cannot_inject(&mesh.control_plane, r).map(|problem| TargetProblem {
+                revision: r.to_string(),
+                problem,
+            })
+        })
+        .collect();
+    out
+}
+
 /// Applications first (by namespace, kind, name), gateways last: a gateway carries every
 /// request into the mesh, so it moves only once the applications behind it did.
-pub(crate) fn plan(out_of_date: Vec<OutOfDateWorkload>, filters: &Filters, objects: &Objects) -> Plan {
+fn plan_workloads(out_of_date: Vec<OutOfDateWorkload>, filters: &Filters, objects: &Objects) -> Plan {
     let mut out = Plan::default();
     let mut used = BTreeSet::new();
     let (mut apps, gateways): (Vec<_>, Vec<_>) = out_of_date.into_iter().partition(|w| !w.gateway);
@@ -183,6 +231,112 @@ pub(crate) fn plan(out_of_date: Vec<OutOfDateWorkload>, filters: &Filters, objec
         })
         .collect();
     out
+}
+
+/// Out-of-date proxies whose workload a restart would not update, by workload, sorted
+/// (the mesh's proxies are). Workloads that a restart does update (some of their pods) are
+/// planned instead.
+fn not_restarted(mesh: &Mesh, filters: &Filters, objects: &Objects) -> Vec<NotRestarted> {
+    let planned: BTreeSet<(String, Workload)> = mesh
+        .out_of_date_workloads()
+        .into_iter()
+        .map(|w| (w.namespace, w.workload))
+        .collect();
+    let mut by: BTreeMap<(String, Workload), NotRestarted> = BTreeMap::new();
+    for p in mesh.proxies.iter().filter(|p| p.is_out_of_date() && !p.restart_fixes()) {
+        let (ns, workload) = (&p.proxy.namespace, &p.proxy.workload);
+        let k = (ns.clone(), workload.kind.clone(), workload.name.clone());
+        let wanted = filters
+            .revision
+            .as_ref()
+            .is_none_or(|r| p.proxy.revision.as_ref() == Some(r))
+            && (!filters.selected_only || objects.found.contains_key(&k));
+        if !wanted || planned.contains(&(ns.clone(), workload.clone())) {
+            continue;
+        }
+        by.entry((ns.clone(), workload.clone()))
+            .or_insert_with(|| NotRestarted {
+                namespace: ns.clone(),
+                workload: workload.clone(),
+                kind: p.proxy.kind,
+                out_of_date_pods: 0,
+                expected: p.expected.clone(),
+                reason: not_restarted_reason(p.proxy.kind, &p.expected),
+            })
+            .out_of_date_pods += 1;
+    }
+    by.into_values().collect()
+}
+
+/// Why a restart leaves this proxy as it is, and what updates it.
+fn not_restarted_reason(kind: ProxyKind, expected: &Expectation) -> String {
+    match expected {
+        Expectation::Rendered { revision } => format!(
+            "a {kind} istiod {revision} renders for its Gateway: a restart keeps its proxy; istiod re-renders its Deployment once it runs the new version, or once the Gateway's istio.io/rev names another revision"
+        ),
+        Expectation::NoController { selected } => format!(
+            "a {kind} no istiod renders (istio.io/rev={}): label its Gateway with a revision that exists",
+            selected.as_deref().unwrap_or("<none>")
+        ),
+        Expectation::Installed if kind.is_node_agent() => {
+            format!("the {kind} node agent: a restart keeps its image; it is upgraded by its own chart")
+        }
+        Expectation::Installed => format!(
+            "a {kind} whose image is written in its Deployment (istioctl's gateways): a restart keeps it; upgrade it with istioctl or its chart"
+        ),
+        Expectation::NoSidecar { reason } => {
+            format!("{reason}: a restart gives it no sidecar, and no injector put this proxy there")
+        }
+        Expectation::Injected { revision, .. } => format!("a restart injects revision {revision}"),
+    }
+}
+
+/// The injector ConfigMap istiod of this revision serves injection from
+/// (pilot/pkg/bootstrap/sidecarinjector.go getInjectorConfigMapName).
+fn injector_configmap(revision: &str) -> String {
+    if revision == labels::DEFAULT_REVISION {
+        "istio-sidecar-injector".to_string()
+    } else {
+        format!("istio-sidecar-injector-{revision}")
+    }
+}
+
+/// Why `revision` cannot inject a new pod now, if it cannot: no istiod Deployment, or none
+/// of its replicas ready (scaled to 0, or not ready), or no injector ConfigMap (istiod then
+/// serves no injection at all: "Skipping sidecar injector, template not found",
+/// pilot/pkg/bootstrap/sidecarinjector.go). Its webhooks fail closed, so every new pod a
+/// restart creates would be rejected.
+pub(crate) fn cannot_inject(cp: &ControlPlane, revision: &str) -> Option<String> {
+    let r = cp.revisions.get(revision);
+    let mut problems = vec![];
+    match r.and_then(|r| r.istiod.as_ref()) {
+        None => problems.push(format!(
+            "it has no istiod Deployment (app=istiod, istio.io/rev={revision})"
+        )),
+        Some(i) if i.replicas == 0 => problems.push(format!(
+            "its istiod Deployment {}/{} is scaled to 0",
+            i.namespace, i.name
+        )),
+        Some(i) if i.ready_replicas == 0 => problems.push(format!(
+            "its istiod Deployment {}/{} has 0 of {} replicas ready",
+            i.namespace, i.name, i.replicas
+        )),
+        Some(_) => {}
+    }
+    if r.and_then(|r| r.injector.as_ref()).is_none() {
+        problems.push(format!(
+            "its injector ConfigMap {} is missing",
+            injector_configmap(revision)
+        ));
+    }
+    (!problems.is_empty()).then(|| problems.join(", and "))
+}
+
+/// The message of a restart refused by [`cannot_inject`].
+pub(crate) fn refusal(revision: &str, problem: &str) -> String {
+    format!(
+        "not restarted: revision {revision} cannot inject new pods: {problem}. Its injector webhook fails closed (failurePolicy: Fail), so the API server would reject every new pod; make revision {revision} ready, then run the same command again"
+    )
 }
 
 fn manual_reason(w: &Workload) -> String {
@@ -246,7 +400,7 @@ mod tests {
             include_gateways: true,
             ..Default::default()
         };
-        let p = plan(workloads.clone(), &filters, &objects);
+        let p = plan_workloads(workloads.clone(), &filters, &objects);
         assert_eq!(
             names(&p.roll),
             [
@@ -257,7 +411,7 @@ mod tests {
             ]
         );
         // Without --include-gateways the gateway is listed, not restarted.
-        let p = plan(workloads, &Filters::default(), &objects);
+        let p = plan_workloads(workloads, &Filters::default(), &objects);
         assert_eq!(p.roll.len(), 3);
         assert_eq!(p.skipped.len(), 1);
         assert!(p.skipped[0].reason.contains("--include-gateways"));
@@ -271,7 +425,7 @@ mod tests {
             out_of_date("default", "ReplicaSet", "orphan-5d8f", false, "1-27"),
             out_of_date("default", "Rollout", "canary", false, "1-27"),
         ];
-        let p = plan(workloads.clone(), &Filters::default(), &Objects::default());
+        let p = plan_workloads(workloads.clone(), &Filters::default(), &Objects::default());
         assert!(p.roll.is_empty());
         let reason = |kind: &str| {
             p.manual
@@ -289,7 +443,11 @@ mod tests {
             selected_only: true,
             ..Default::default()
         };
-        assert!(plan(workloads, &selected, &Objects::default()).manual.is_empty());
+        assert!(
+            plan_workloads(workloads, &selected, &Objects::default())
+                .manual
+                .is_empty()
+        );
     }
 
     #[test]
@@ -319,7 +477,7 @@ mod tests {
             ],
             ..Default::default()
         };
-        let p = plan(workloads.clone(), &filters, &objects);
+        let p = plan_workloads(workloads.clone(), &filters, &objects);
         assert_eq!(names(&p.roll), ["default/deployment/b", "other/deployment/c"]);
         let skipped: Vec<_> = p
             .skipped
@@ -337,11 +495,11 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(
-            names(&plan(workloads.clone(), &selected, &only_b).roll),
+            names(&plan_workloads(workloads.clone(), &selected, &only_b).roll),
             ["default/deployment/b"]
         );
         // Without -l, a workload whose object is gone is reported, not restarted.
-        let p = plan(workloads, &Filters::default(), &only_b);
+        let p = plan_workloads(workloads, &Filters::default(), &only_b);
         assert_eq!(p.roll.len(), 1);
         assert!(p.skipped.iter().any(|s| s.reason.contains("not found")));
     }
@@ -379,5 +537,214 @@ mod tests {
         );
         assert_eq!(revision(&mesh, "stable").unwrap(), "1-27");
         assert!(matches!(revision(&mesh, "1-26"), Err(shared::Error::Usage(_))));
+    }
+
+    /// Revision 1-28 with an istiod of (replicas, ready) if given, and its injector
+    /// ConfigMap if asked.
+    fn revision_with(istiod: Option<(i32, i32)>, injector: bool) -> shared::model::Revision {
+        let (replicas, ready) = istiod.unwrap_or((1, 1));
+        let deployment: k8s_openapi::api::apps::v1::Deployment = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "istiod-1-28", "namespace": "istio-system",
+                         "labels": {"app": "istiod", "istio.io/rev": "1-28"}},
+            "spec": {"replicas": replicas, "selector": {},
+                     "template": {"spec": {"containers": [{"name": "discovery", "image": "docker.io/istio/pilot:1.28.3"}]}}},
+            "status": {"readyReplicas": ready, "updatedReplicas": ready}
+        }))
+        .unwrap();
+        let configmap: k8s_openapi::api::core::v1::ConfigMap = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "istio-sidecar-injector-1-28", "namespace": "istio-system",
+                         "labels": {"istio.io/rev": "1-28"}},
+            "data": {"values": "{\"global\": {\"hub\": \"docker.io/istio\", \"tag\": \"1.28.3\"}}"}
+        }))
+        .unwrap();
+        let mut r = ControlPlane::from_objects(&[deployment], &[configmap], &[])
+            .revisions
+            .remove("1-28")
+            .unwrap();
+        if istiod.is_none() {
+            r.istiod = None;
+        }
+        if !injector {
+            r.injector = None;
+        }
+        r
+    }
+
+    fn cannot(istiod: Option<(i32, i32)>, injector: bool) -> Option<String> {
+        let mut cp = ControlPlane::default();
+        cp.revisions.insert("1-28".into(), revision_with(istiod, injector));
+        cannot_inject(&cp, "1-28")
+    }
+
+    #[test]
+    fn a_revision_injects_with_a_ready_istiod_and_its_injector_configmap() {
+        assert_eq!(cannot(Some((1, 1)), true), None);
+        assert_eq!(
+            cannot(Some((3, 1)), true),
+            None,
+            "one ready replica answers the webhook"
+        );
+        assert_eq!(
+            cannot(Some((0, 0)), true).unwrap(),
+            "its istiod Deployment istio-system/istiod-1-28 is scaled to 0"
+        );
+        assert_eq!(
+            cannot(Some((2, 0)), true).unwrap(),
+            "its istiod Deployment istio-system/istiod-1-28 has 0 of 2 replicas ready"
+        );
+        assert_eq!(
+            cannot(Some((1, 1)), false).unwrap(),
+            "its injector ConfigMap istio-sidecar-injector-1-28 is missing"
+        );
+        assert_eq!(
+            cannot(None, false).unwrap(),
+            "it has no istiod Deployment (app=istiod, istio.io/rev=1-28), and its injector ConfigMap istio-sidecar-injector-1-28 is missing"
+        );
+        assert_eq!(
+            cannot_inject(&ControlPlane::default(), "default").unwrap(),
+            "it has no istiod Deployment (app=istiod, istio.io/rev=default), and its injector ConfigMap istio-sidecar-injector is missing"
+        );
+        let message = refusal("1-28", "its istiod Deployment istio-system/istiod-1-28 is scaled to 0");
+        assert!(message.contains("revision 1-28 cannot inject new pods"), "{message}");
+        assert!(message.contains("failurePolicy: Fail"), "{message}");
+    }
+
+    /// An `istio-proxy` pod owned directly by `kind/name`; `args` as the proxy's (`proxy
+    /// router`, `proxy waypoint`), the image's name `proxyv2` or `ztunnel`.
+    fn proxy_state(
+        ns: &str,
+        kind: &str,
+        name: &str,
+        args: &[&str],
+        expected: Expectation,
+        stale: bool,
+    ) -> shared::model::ProxyState {
+        let image = if args.contains(&"ztunnel") {
+            "docker.io/istio/ztunnel:1.28.3"
+        } else {
+            "docker.io/istio/proxyv2:1.28.3"
+        };
+        let pod: k8s_openapi::api::core::v1::Pod = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": format!("{name}-0"), "namespace": ns,
+                         "ownerReferences": [{"apiVersion": "apps/v1", "kind": kind, "name": name, "uid": "u", "controller": true}]},
+            "spec": {"containers": [{"name": "istio-proxy", "image": image, "args": args}]},
+            "status": {"phase": "Running"}
+        }))
+        .unwrap();
+        let proxy = shared::model::Proxy::from_pod(&pod, &Default::default()).expect("a data-plane pod");
+        shared::model::ProxyState {
+            proxy,
+            expected_revision: expected.revision().map(String::from),
+            expected,
+            out_of_date: if stale {
+                vec![shared::model::OutOfDateReason::Version {
+                    version: "1.28.3".into(),
+                    control_plane: "1.28.4".into(),
+                }]
+            } else {
+                vec![]
+            },
+        }
+    }
+
+    #[test]
+    #[allow(clippy::too_many_lines)]
+    fn what_a_restart_would_not_update_is_listed_with_the_reason_never_planned() {
+        let rendered = || Expectation::Rendered {
+            revision: "1-28".into(),
+        };
+        let injected = Expectation::Injected {
+            revision: "1-28".into(),
+            tag: None,
+            webhook: "istio-sidecar-injector-1-28/namespace.sidecar-injector.istio.io".into(),
+        };
+        let mesh = Mesh {
+            proxies: vec![
+                proxy_state(
+                    "default",
+                    "Deployment",
+                    "waypoint",
+                    &["proxy", "waypoint"],
+                    rendered(),
+                    true,
+                ),
+                proxy_state(
+                    "istio-ingress",
+                    "Deployment",
+                    "gateway-istio",
+                    &["proxy", "router"],
+                    rendered(),
+                    true,
+                ),
+                proxy_state(
+                    "istio-system",
+                    "DaemonSet",
+                    "ztunnel",
+                    &["proxy", "ztunnel"],
+                    Expectation::Installed,
+                    false,
+                ),
+                proxy_state(
+                    "istio-system",
+                    "Deployment",
+                    "istio-ingressgateway",
+                    &["proxy", "router"],
+                    Expectation::Installed,
+                    true,
+                ),
+                proxy_state("shop", "Deployment", "web", &["proxy", "sidecar"], injected, true),
+            ],
+            ..Mesh::default()
+        };
+        let p = plan(&mesh, &Filters::default(), &found(&[("shop", "Deployment", "web")]));
+        assert_eq!(names(&p.roll), ["shop/deployment/web"]);
+        let listed: Vec<(String, ProxyKind)> = p
+            .not_restarted
+            .iter()
+            .map(|n| (format!("{}/{}", n.namespace, n.workload), n.kind))
+            .collect();
+        assert_eq!(
+            listed,
+            [
+                ("default/deployment/waypoint".to_string(), ProxyKind::Waypoint),
+                ("istio-ingress/deployment/gateway-istio".to_string(), ProxyKind::Gateway),
+                (
+                    "istio-system/deployment/istio-ingressgateway".to_string(),
+                    ProxyKind::Gateway
+                ),
+            ],
+            "ztunnel is never out of date; the sidecar is planned"
+        );
+        assert!(
+            p.not_restarted[0].reason.contains("istiod 1-28 renders"),
+            "{:?}",
+            p.not_restarted[0]
+        );
+        assert!(p.not_restarted[0].reason.contains("re-renders"));
+        assert!(p.not_restarted[2].reason.contains("istioctl"));
+        let agent = not_restarted_reason(ProxyKind::Ztunnel, &Expectation::Installed);
+        assert!(agent.contains("upgraded by its own chart"), "{agent}");
+        // Even with --include-gateways, what istiod renders is not restarted.
+        let all = Filters {
+            include_gateways: true,
+            ..Default::default()
+        };
+        let every = found(&[
+            ("shop", "Deployment", "web"),
+            ("default", "Deployment", "waypoint"),
+            ("istio-ingress", "Deployment", "gateway-istio"),
+            ("istio-system", "Deployment", "istio-ingressgateway"),
+            ("istio-system", "DaemonSet", "ztunnel"),
+        ]);
+        let p = plan(&mesh, &all, &every);
+        assert_eq!(names(&p.roll), ["shop/deployment/web"]);
+        assert!(p.skipped.is_empty(), "{:?}", p.skipped);
+        assert_eq!(p.not_restarted.len(), 3);
+        // --revision narrows the list as it narrows the plan.
+        let other = Filters {
+            revision: Some("1-27".into()),
+            ..Default::default()
+        };
+        assert!(plan(&mesh, &other, &Objects::default()).not_restarted.is_empty());
     }
 }

@@ -9,8 +9,8 @@ use serde::Serialize;
 use shared::model::OutOfDateWorkload;
 use shared::output::{DryRun, Envelope, Format, OutputArgs, Paint, render, table};
 
-use crate::act::{Event, RollResult};
-use crate::plan::{Plan, Skipped};
+use crate::act::{Event, RollResult, Signal};
+use crate::plan::{NotRestarted, Plan, Skipped};
 
 /// The `kind` of the JSON/YAML document.
 const KIND: &str = "MeshRoll";
@@ -61,7 +61,7 @@ impl Outcome {
         self.result = result;
         let elapsed = match event {
             Event::Done { elapsed, .. } | Event::Accepted { elapsed } | Event::Interrupted { elapsed } => elapsed,
-            Event::Failed { elapsed, message } => {
+            Event::Failed { elapsed, message } | Event::Refused { elapsed, message } => {
                 self.message = Some(message.clone());
                 elapsed
             }
@@ -150,6 +150,13 @@ fn plan_text(plan: &Plan, s: &Settings, paint: Paint) -> String {
         &plan.manual,
         paint,
     );
+    not_restarted(&mut out, &plan.not_restarted, paint);
+    for t in &plan.target_problems {
+        out.push_str(&paint.warn(&format!(
+            "warning: revision {} cannot inject new pods now: {}; roll restarts nothing into it until it can\n",
+            t.revision, t.problem
+        )));
+    }
     for e in &plan.unused_excludes {
         out.push_str(&paint.warn(&format!("note: --exclude {e} matched no out-of-date workload\n")));
     }
@@ -181,6 +188,27 @@ fn listed(out: &mut String, title: &str, items: &[Skipped], paint: Paint) {
     out.push_str(&indent(&render(&t)));
 }
 
+fn not_restarted(out: &mut String, items: &[NotRestarted], paint: Paint) {
+    if items.is_empty() {
+        return;
+    }
+    out.push_str(&format!(
+        "{}\n",
+        paint.bold("Out of date, not restarted by roll (a restart would not update them):")
+    ));
+    let mut t = table(&["namespace", "workload", "kind", "out of date", "why"]);
+    for n in items {
+        t.add_row(vec![
+            n.namespace.clone(),
+            n.workload.to_string(),
+            n.kind.to_string(),
+            n.out_of_date_pods.to_string(),
+            n.reason.clone(),
+        ]);
+    }
+    out.push_str(&indent(&render(&t)));
+}
+
 fn indent(text: &str) -> String {
     text.lines().map(|l| format!("  {l}\n")).collect()
 }
@@ -192,6 +220,7 @@ fn word(r: RollResult, dry_run: DryRun) -> &'static str {
         (RollResult::Failed, DryRun::Server) => "rejected",
         (RollResult::Done, _) => "done",
         (RollResult::Failed, _) => "failed",
+        (RollResult::Refused, _) => "refused",
         (RollResult::Interrupted, _) => "interrupted",
         (RollResult::NotStarted, _) => "not started",
     }
@@ -202,6 +231,7 @@ fn word(r: RollResult, dry_run: DryRun) -> &'static str {
 struct Counts {
     done: usize,
     failed: usize,
+    refused: usize,
     interrupted: usize,
     not_started: usize,
 }
@@ -212,6 +242,7 @@ fn counts(outcomes: &[Outcome]) -> Counts {
         match o.result {
             RollResult::Done => c.done += 1,
             RollResult::Failed => c.failed += 1,
+            RollResult::Refused => c.refused += 1,
             RollResult::Interrupted => c.interrupted += 1,
             RollResult::NotStarted => c.not_started += 1,
         }
@@ -219,7 +250,7 @@ fn counts(outcomes: &[Outcome]) -> Counts {
     c
 }
 
-fn summary_text(plan: &Plan, outcomes: &[Outcome], interrupted: bool, dry_run: DryRun, paint: Paint) -> String {
+fn summary_text(plan: &Plan, outcomes: &[Outcome], signal: Option<Signal>, dry_run: DryRun, paint: Paint) -> String {
     let c = counts(outcomes);
     let word = |r| word(r, dry_run);
     let mut out = String::from("\n");
@@ -236,8 +267,13 @@ fn summary_text(plan: &Plan, outcomes: &[Outcome], interrupted: bool, dry_run: D
     }
     out.push_str(&render(&t));
     out.push('\n');
+    let refused = if c.refused > 0 {
+        format!(", {} refused", c.refused)
+    } else {
+        String::new()
+    };
     out.push_str(&format!(
-        "\n{} {}, {} {}, {} interrupted, {} not started.\n",
+        "\n{} {}, {} {}{refused}, {} interrupted, {} not started.\n",
         c.done,
         word(RollResult::Done),
         c.failed,
@@ -248,7 +284,7 @@ fn summary_text(plan: &Plan, outcomes: &[Outcome], interrupted: bool, dry_run: D
     for (w, o) in plan.roll.iter().zip(outcomes) {
         if let Some(m) = &o.message {
             let line = format!("{}/{}: {m}", w.namespace, w.workload);
-            out.push_str(&if o.result == RollResult::Failed {
+            out.push_str(&if matches!(o.result, RollResult::Failed | RollResult::Refused) {
                 paint.bad(&line)
             } else {
                 paint.warn(&line)
@@ -256,32 +292,54 @@ fn summary_text(plan: &Plan, outcomes: &[Outcome], interrupted: bool, dry_run: D
             out.push('\n');
         }
     }
+    out.push_str(&ending(plan, outcomes, signal, dry_run));
+    out
+}
+
+/// What the summary ends with: the way back after a failure, or how to carry on.
+fn ending(plan: &Plan, outcomes: &[Outcome], signal: Option<Signal>, dry_run: DryRun) -> String {
     let back = rollback(plan, outcomes, dry_run);
+    let refused = outcomes.iter().any(|o| o.result == RollResult::Refused);
     if dry_run.server() {
-        out.push_str("\nServer dry run: nothing was changed.\n");
-    } else if !back.is_empty() {
-        out.push_str("\nThe roll stopped; workloads after the failed one were not touched. To go back:\n");
+        return "\nServer dry run: nothing was changed.\n".into();
+    }
+    if !back.is_empty() {
+        let mut out = String::from(
+            "\nThe roll stopped; workloads after the failed or refused one were not touched. To go back:\n",
+        );
         for cmd in &back {
             out.push_str(&format!("  {cmd}\n"));
         }
         out.push_str("To carry on instead, fix the cause and run the same command again: finished workloads are no longer out of date.\n");
-    } else if interrupted {
-        out.push_str("\nInterrupted: no new restart was sent. Run the same command again to carry on; finished workloads are no longer out of date.\n");
+        return out;
     }
-    out
+    if refused {
+        return "\nNothing was restarted. Fix the revision, then run the same command again.\n".into();
+    }
+    match signal {
+        Some(s) => format!(
+            "\n{}: no new restart was sent. Run the same command again to carry on; finished workloads are no longer out of date.\n",
+            if s == Signal::Interrupt {
+                "Interrupted".to_string()
+            } else {
+                format!("Stopped by {}", s.name())
+            }
+        ),
+        None => String::new(),
+    }
 }
 
-/// The way back after a failure: point each touched namespace back at its old revision and
-/// roll again; an in-place upgrade is undone by reinstalling the old version. A dry run
-/// changed nothing and needs none.
+/// The way back after a failure, or a refusal once something was restarted: point each
+/// touched namespace back at its old revision and roll again; an in-place upgrade is undone
+/// by reinstalling the old version. A dry run changed nothing and needs none, nor does a
+/// refusal before any restart.
 fn rollback(plan: &Plan, outcomes: &[Outcome], dry_run: DryRun) -> Vec<String> {
-    let failed = plan
+    let stopped = plan
         .roll
         .iter()
         .zip(outcomes)
-        .find(|(_, o)| o.result == RollResult::Failed)
-        .map(|(w, _)| w);
-    let Some(failed) = failed.filter(|_| !dry_run.is_dry()) else {
+        .find(|(_, o)| matches!(o.result, RollResult::Failed | RollResult::Refused));
+    let Some((stopped, how)) = stopped.filter(|_| !dry_run.is_dry()) else {
         return vec![];
     };
     let mut by_ns: BTreeMap<&str, Vec<&OutOfDateWorkload>> = BTreeMap::new();
@@ -290,10 +348,22 @@ fn rollback(plan: &Plan, outcomes: &[Outcome], dry_run: DryRun) -> Vec<String> {
             by_ns.entry(&w.namespace).or_default().push(w);
         }
     }
-    let mut cmds = vec![format!(
-        "kubectl rollout status {} -n {}   # see why it failed",
-        failed.workload, failed.namespace
-    )];
+    if by_ns.is_empty() {
+        return vec![];
+    }
+    let mut cmds = vec![if how.result == RollResult::Failed {
+        format!(
+            "kubectl rollout status {} -n {}   # see why it failed",
+            stopped.workload, stopped.namespace
+        )
+    } else {
+        format!(
+            "# {}/{} was not restarted: revision {} cannot inject new pods",
+            stopped.namespace,
+            stopped.workload,
+            stopped.to_revision.as_deref().unwrap_or("?")
+        )
+    }];
     for (ns, ws) in by_ns {
         let canary = ws.iter().find_map(|w| {
             let to = w.to_revision.as_ref()?;
@@ -340,7 +410,13 @@ struct Document<'a> {
     workloads: Vec<Entry<'a>>,
     skipped: &'a [Skipped],
     manual: &'a [Skipped],
+    not_restarted: &'a [crate::plan::NotRestarted],
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    target_problems: &'a [crate::plan::TargetProblem],
     rollback: Vec<String>,
+    /// The signal that stopped the roll, if one did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    stopped_by: Option<Signal>,
 }
 
 /// The plan, before anything changes (a JSON or YAML document comes at the end only).
@@ -354,26 +430,29 @@ pub(crate) fn print_plan(plan: &Plan, s: &Settings, output: &OutputArgs) {
 pub(crate) fn print_results(
     plan: &Plan,
     outcomes: &[Outcome],
-    interrupted: bool,
+    signal: Option<Signal>,
     s: &Settings,
     output: &OutputArgs,
 ) -> shared::Result<()> {
     if output.machine() {
-        return print_document(plan, outcomes, s, output.format);
+        return print_document(plan, outcomes, signal, s, output.format);
     }
-    print!(
-        "{}",
-        summary_text(plan, outcomes, interrupted, s.dry_run, output.paint())
-    );
+    print!("{}", summary_text(plan, outcomes, signal, s.dry_run, output.paint()));
     Ok(())
 }
 
 /// Print the JSON or YAML document of the plan and how each workload went.
-pub(crate) fn print_document(plan: &Plan, outcomes: &[Outcome], s: &Settings, format: Format) -> shared::Result<()> {
-    Envelope::with_dry_run(KIND, s.dry_run, document(plan, outcomes, s)).print(format)
+pub(crate) fn print_document(
+    plan: &Plan,
+    outcomes: &[Outcome],
+    signal: Option<Signal>,
+    s: &Settings,
+    format: Format,
+) -> shared::Result<()> {
+    Envelope::with_dry_run(KIND, s.dry_run, document(plan, outcomes, signal, s)).print(format)
 }
 
-fn document<'a>(plan: &'a Plan, outcomes: &'a [Outcome], s: &'a Settings) -> Document<'a> {
+fn document<'a>(plan: &'a Plan, outcomes: &'a [Outcome], signal: Option<Signal>, s: &'a Settings) -> Document<'a> {
     Document {
         settings: s,
         summary: counts(outcomes),
@@ -385,7 +464,10 @@ fn document<'a>(plan: &'a Plan, outcomes: &'a [Outcome], s: &'a Settings) -> Doc
             .collect(),
         skipped: &plan.skipped,
         manual: &plan.manual,
+        not_restarted: &plan.not_restarted,
+        target_problems: &plan.target_problems,
         rollback: rollback(plan, outcomes, s.dry_run),
+        stopped_by: signal,
     }
 }
 
@@ -468,7 +550,7 @@ mod tests {
         let text = summary_text(
             &plan,
             &[o(RollResult::Interrupted), o(RollResult::NotStarted)],
-            true,
+            Some(Signal::Interrupt),
             DryRun::None,
             Paint { enabled: false },
         );
@@ -534,12 +616,62 @@ mod tests {
             ..Default::default()
         };
         let outcomes = [o(RollResult::Done), o(RollResult::Failed)];
-        let text = summary_text(&plan, &outcomes, false, DryRun::Server, Paint { enabled: false });
+        let text = summary_text(&plan, &outcomes, None, DryRun::Server, Paint { enabled: false });
         assert!(
             text.contains("1 accepted, 1 rejected, 0 interrupted, 0 not started."),
             "{text}"
         );
         assert!(!text.contains("The roll stopped"), "{text}");
         assert!(rollback(&plan, &outcomes, DryRun::Server).is_empty());
+    }
+
+    #[test]
+    fn sigterm_and_refusals_say_what_happened_and_the_way_back() {
+        let plan = Plan {
+            roll: vec![w("default", "a", "1-27", "1-28"), w("default", "b", "1-27", "1-28")],
+            ..Default::default()
+        };
+        let paint = Paint { enabled: false };
+        let text = summary_text(
+            &plan,
+            &[o(RollResult::Done), o(RollResult::NotStarted)],
+            Some(Signal::Terminate),
+            DryRun::None,
+            paint,
+        );
+        assert!(
+            text.contains("1 done, 0 failed, 0 interrupted, 1 not started."),
+            "{text}"
+        );
+        assert!(text.contains("Stopped by SIGTERM: no new restart was sent."), "{text}");
+
+        // Refused first: nothing changed, nothing to undo.
+        let refused = Outcome {
+            result: RollResult::Refused,
+            message: Some("not restarted: revision 1-28 cannot inject new pods: x".into()),
+            ..Outcome::default()
+        };
+        let outcomes = [refused.clone(), o(RollResult::NotStarted)];
+        assert!(rollback(&plan, &outcomes, DryRun::None).is_empty());
+        let text = summary_text(&plan, &outcomes, None, DryRun::None, paint);
+        assert!(
+            text.contains("0 done, 0 failed, 1 refused, 0 interrupted, 1 not started."),
+            "{text}"
+        );
+        assert!(text.contains("Nothing was restarted."), "{text}");
+
+        // Refused midway: the namespace already moved goes back.
+        let outcomes = [o(RollResult::Done), refused];
+        let cmds = rollback(&plan, &outcomes, DryRun::None);
+        assert!(
+            cmds[0].contains("default/deployment/b was not restarted: revision 1-28 cannot inject"),
+            "{cmds:?}"
+        );
+        assert!(
+            cmds[1].starts_with("kubectl mesh relabel -n default --to 1-27"),
+            "{cmds:?}"
+        );
+        let text = summary_text(&plan, &outcomes, None, DryRun::None, paint);
+        assert!(text.contains("The roll stopped"), "{text}");
     }
 }
