@@ -77,6 +77,7 @@ pub(crate) fn cannot_inject(cp: &ControlPlane, name: &str) -> Option<String> {
     };
     match &rev.istiod {
         None => Some(format!("revision {name} has no istiod")),
+        Some(i) if i.replicas == 0 => Some(format!("revision {name}'s istiod is scaled to 0")),
         Some(i) if i.ready_replicas == 0 => Some(format!(
             "revision {name}'s istiod is not ready ({}/{})",
             i.ready_replicas, i.replicas
@@ -146,6 +147,10 @@ mod tests {
         assert_eq!(
             why(revision(Some((0, 1)), true)).as_deref(),
             Some("revision 1-28's istiod is not ready (0/1)")
+        );
+        assert_eq!(
+            why(revision(Some((0, 0)), true)).as_deref(),
+            Some("revision 1-28's istiod is scaled to 0")
         );
         assert_eq!(
             why(revision(None, true)).as_deref(),
