@@ -82,6 +82,7 @@ pub struct ScopeArgs {
         short = 'n',
         long = "namespace",
         value_name = "NAMESPACE",
+        value_parser = crate::model::labels::namespace_name,
         conflicts_with = "all_namespaces"
     )]
     pub namespaces: Vec<String>,

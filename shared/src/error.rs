@@ -43,6 +43,11 @@ pub enum Error {
         "cannot reach the Kubernetes API server at {url}: {reason}\n  check that the cluster is running and that the context is the right one (--context)"
     )]
     Unreachable { url: String, reason: String },
+    /// The server answered with a certificate no configured authority signed.
+    #[error(
+        "the API server at {url} presented a certificate that is not trusted ({reason})\n  set certificate-authority (or certificate-authority-data) for this cluster in the kubeconfig, or pass --certificate-authority; TLS verification is never switched off unless asked (--insecure-skip-tls-verify)"
+    )]
+    UntrustedServer { url: String, reason: String },
     /// 401 from the API server.
     #[error(
         "the API server at {url} rejected the credentials (401 Unauthorized) while trying to {action}\n  log in again or choose another user (--user, --context)"
@@ -103,19 +108,24 @@ pub fn api_error(err: kube::Error, url: &str, action: impl Into<String>) -> Erro
                 code,
             },
         },
-        kube::Error::HyperError(e) => Error::Unreachable {
-            url: url.to_string(),
-            reason: chain(&e),
-        },
-        kube::Error::Service(e) => Error::Unreachable {
-            url: url.to_string(),
-            reason: chain(e.as_ref()),
-        },
+        kube::Error::HyperError(e) => unreachable(url, chain(&e)),
+        kube::Error::Service(e) => unreachable(url, chain(e.as_ref())),
         other => Error::Api {
             action,
             message: chain(&other),
             code: 0,
         },
+    }
+}
+
+/// A connection that failed: a TLS verification failure is named as such (rustls says
+/// "invalid peer certificate"), anything else is an unreachable server.
+fn unreachable(url: &str, reason: String) -> Error {
+    let url = url.to_string();
+    if reason.contains("invalid peer certificate") || reason.contains("certificate verify failed") {
+        Error::UntrustedServer { url, reason }
+    } else {
+        Error::Unreachable { url, reason }
     }
 }
 

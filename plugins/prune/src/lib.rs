@@ -74,7 +74,7 @@ Examples:
 #[command(name = "kubectl-mesh-prune", bin_name = "kubectl mesh prune", version = shared::VERSION, about = ABOUT, after_help = AFTER)]
 pub struct Args {
     /// The revision to remove (required: there is no default and no "all")
-    #[arg(value_name = "REVISION")]
+    #[arg(value_name = "REVISION", value_parser = shared::model::labels::revision_name)]
     pub revision: String,
     /// Delete without asking (for scripts)
     #[arg(short = 'y', long)]

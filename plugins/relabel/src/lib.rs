@@ -62,17 +62,17 @@ Examples:
 #[command(name = "kubectl-mesh-relabel", bin_name = "kubectl mesh relabel", version = shared::VERSION, about = ABOUT, after_help = AFTER)]
 pub struct Args {
     /// Revision or tag the namespaces (or, with --tag, the revision the tag) should point to
-    #[arg(long, value_name = "REVISION|TAG", required_unless_present_any = ["undo", "remove"])]
+    #[arg(long, value_name = "REVISION|TAG", required_unless_present_any = ["undo", "remove"], value_parser = shared::model::labels::revision_name)]
     pub to: Option<String>,
     /// Only namespaces now bound to this revision or tag
-    #[arg(long, value_name = "REVISION|TAG", conflicts_with_all = ["undo", "tag"])]
+    #[arg(long, value_name = "REVISION|TAG", conflicts_with_all = ["undo", "tag"], value_parser = shared::model::labels::revision_name)]
     pub from: Option<String>,
     /// Put back the labels the last relabel replaced (with --tag: point the tag back, or
     /// remove it if that relabel created it, and restore what it deactivated or replaced)
     #[arg(long, conflicts_with = "to")]
     pub undo: bool,
     /// Move this revision tag instead of relabeling namespaces
-    #[arg(long, value_name = "TAG", conflicts_with_all = ["selector", "namespace", "all_namespaces"])]
+    #[arg(long, value_name = "TAG", conflicts_with_all = ["selector", "namespace", "all_namespaces"], value_parser = shared::model::labels::revision_name)]
     pub tag: Option<String>,
     /// With --tag: delete the tag, as istioctl tag remove
     #[arg(long, requires = "tag", conflicts_with_all = ["to", "undo", "selector", "namespace", "all_namespaces"])]
@@ -113,6 +113,7 @@ async fn relabel_namespaces(args: &Args, conn: &Connection) -> shared::Result<u8
     let cp = collect::read_control_plane(conn).await?;
     let request = Request::new(args.to.as_deref(), args.from.as_deref(), args.force, &cp)?;
     let (chosen, namespaces) = read::namespaces(conn, &args.scope.namespaces, args.selector.as_deref()).await?;
+    plan::namespaces::check_from(args.from.as_deref(), &namespaces, &cp)?;
     let planned = plan::namespaces::plan(&namespaces, chosen, &request, &cp);
     let decide = |ns: &plan::NamespaceState| plan::namespaces::decide(ns, chosen, &request, &cp);
     let attempts = act::relabel(conn, planned, decide, args.dry_run.dry_run).await;

@@ -41,6 +41,22 @@ impl Request {
     }
 }
 
+/// `--from` must name something: a revision, a tag, or at least a label some namespace in
+/// scope carries (a revision already removed). Otherwise a typo would read as "nothing to
+/// do".
+pub(crate) fn check_from(from: Option<&str>, namespaces: &[NamespaceState], cp: &ControlPlane) -> shared::Result<()> {
+    let Some(from) = from else { return Ok(()) };
+    let known = cp.revisions.contains_key(from) || cp.tags.contains_key(from);
+    let labelled = namespaces.iter().any(|n| n.labels.rev.as_deref() == Some(from));
+    if known || labelled {
+        return Ok(());
+    }
+    Err(shared::Error::Usage(format!(
+        "--from {from} names no revision, no tag and no namespace label (revisions and tags: {}); see `kubectl mesh revisions`",
+        shared::error::known(cp.revisions.keys().chain(cp.tags.keys()).map(String::as_str))
+    )))
+}
+
 /// The decision for one namespace.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Decision {

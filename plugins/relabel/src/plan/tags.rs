@@ -149,7 +149,7 @@ pub(crate) fn plan<'a>(
     match request {
         TagRequest::To(to) => set(tag_name, to, existing, None, cluster, force).map(Some),
         TagRequest::Remove => remove(tag_name, None, cluster, force).map(Some),
-        TagRequest::Undo => match remembered(tag_name, existing)? {
+        TagRequest::Undo => match remembered(tag_name, existing, &cluster.control_plane)? {
             None => Ok(None),
             Some(r) => match &r.revision {
                 Some(to) => set(tag_name, to, existing, Some(&r), cluster, force).map(Some),
@@ -163,10 +163,12 @@ pub(crate) fn plan<'a>(
 fn remembered(
     tag_name: &str,
     existing: Option<&MutatingWebhookConfiguration>,
+    cp: &ControlPlane,
 ) -> shared::Result<Option<RememberedTag>> {
     let Some(e) = existing else {
-        return Err(shared::Error::Refused(format!(
-            "revision tag {tag_name} does not exist; nothing to undo"
+        return Err(shared::Error::Usage(format!(
+            "revision tag {tag_name} does not exist, so there is nothing to undo (tags: {}); see `kubectl mesh revisions`",
+            shared::error::known(cp.tags.keys().map(String::as_str))
         )));
     };
     match RememberedTag::of(e) {
@@ -285,7 +287,7 @@ fn preflight<'a>(
     }
     // `default` names both a revision and a tag on an unrevisioned install: the revision.
     if let Some(t) = cp.tags.get(to).filter(|_| !cp.revisions.contains_key(to)) {
-        return Err(shared::Error::Refused(format!(
+        return Err(shared::Error::Usage(format!(
             "{to} is a tag (pointing to revision {}); a tag points to a revision: use --to {}",
             t.revision, t.revision
         )));
@@ -458,9 +460,11 @@ mod tests {
         t
     }
 
+    /// A planning problem: refused (exit 4), or a usage error (exit 2) when the words
+    /// given cannot name what was meant; never an API error.
     fn refused<T: std::fmt::Debug>(r: shared::Result<T>) -> String {
         match r {
-            Err(shared::Error::Refused(m)) => m,
+            Err(shared::Error::Refused(m) | shared::Error::Usage(m)) => m,
             other => panic!("expected a refusal, got {other:?}"),
         }
     }
