@@ -575,7 +575,10 @@ pub fn parse_duration(text: &str) -> std::result::Result<Duration, String> {
                 ));
             }
         };
-        total += Duration::from_secs_f64(secs);
+        total = Duration::try_from_secs_f64(secs)
+            .ok()
+            .and_then(|d| total.checked_add(d))
+            .ok_or_else(|| format!("invalid duration {text:?}: too long"))?;
     }
     Ok(total)
 }
@@ -593,6 +596,7 @@ mod tests {
         assert!(parse_duration("5x").unwrap_err().contains("unknown unit"));
         assert!(parse_duration("m").is_err());
         assert!(parse_duration("10").is_ok());
+        assert!(parse_duration("5125000000000000h").unwrap_err().contains("too long"));
     }
 
     #[test]
