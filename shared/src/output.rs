@@ -261,7 +261,7 @@ where
 }
 
 /// Print a document as JSON or YAML.
-pub fn print_document<T: Serialize>(format: Format, doc: &T) -> crate::Result<()> {
+fn print_document<T: Serialize>(format: Format, doc: &T) -> crate::Result<()> {
     let text = match format {
         Format::Yaml => serde_saphyr::to_string(doc).map_err(|e| anyhow::anyhow!("cannot write YAML: {e}"))?,
         _ => serde_json::to_string_pretty(doc).map_err(|e| anyhow::anyhow!("cannot write JSON: {e}"))? + "\n",
