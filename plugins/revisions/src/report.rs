@@ -23,11 +23,34 @@ impl Report {
     pub fn print(&self, view: View, output: &OutputArgs) -> shared::Result<()> {
         match output.format {
             Format::Json | Format::Yaml => self.document().print(output.format),
-            format => {
-                print!("{}", self.render(view, format == Format::Wide, output.paint()));
-                Ok(())
+            Format::Name => shared::output::write_stdout(&self.names(view)),
+            format if !output.headers() => {
+                shared::output::write_stdout(&self.rows(view, format == Format::Wide, output.paint()))
             }
+            format => shared::output::write_stdout(&self.render(view, format == Format::Wide, output.paint())),
         }
+    }
+
+    /// `-o name`: what the view lists, one `kind/name` a line as kubectl prints it
+    /// (`revision/1-27`, `namespace/default`, `pod/webapp-…`).
+    pub fn names(&self, view: View) -> String {
+        match view {
+            View::Revisions => shared::output::names(self.revisions.iter().map(|r| format!("revision/{}", r.name))),
+            View::Namespaces => shared::output::names(self.namespaces.iter().map(|n| format!("namespace/{}", n.name))),
+            View::Proxies => shared::output::names(self.proxies.iter().map(|p| format!("pod/{}", p.state.proxy.pod))),
+        }
+    }
+
+    /// `--no-headers`: the view's main table without its header row, and nothing else (no
+    /// tag or component tables, warnings or summary), for scripts.
+    pub fn rows(&self, view: View, wide: bool, paint: Paint) -> String {
+        let table = self.render(view, wide, paint);
+        let main = table.split("\n\n").next().unwrap_or_default();
+        let mut lines = main.lines().skip(1).peekable();
+        if lines.peek().is_none() {
+            return String::new();
+        }
+        lines.map(|l| format!("{l}\n")).collect()
     }
 
     /// The view's table, then the warnings, then a one-line summary.

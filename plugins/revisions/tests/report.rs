@@ -641,3 +641,23 @@ fn an_injector_conflict_is_a_warning() {
         "{out}"
     );
 }
+
+#[test]
+fn name_output_and_no_headers_are_for_scripts() {
+    let report = canary();
+    let names = report.names(View::Revisions);
+    assert!(names.lines().all(|l| l.starts_with("revision/")), "{names}");
+    assert!(names.lines().any(|l| l == "revision/1-27"), "{names}");
+    let namespaces = report.names(View::Namespaces);
+    assert!(namespaces.lines().any(|l| l == "namespace/default"), "{namespaces}");
+    let pods = report.names(View::Proxies);
+    assert!(
+        !pods.is_empty() && pods.lines().all(|l| l.starts_with("pod/")),
+        "{pods}"
+    );
+
+    let rows = report.rows(View::Revisions, false, PLAIN);
+    assert!(!rows.contains("REVISION") && !rows.contains("TAG"), "{rows}");
+    assert!(!rows.contains("Warnings") && !rows.contains("proxies are"), "{rows}");
+    assert_eq!(rows.lines().count(), report.revisions.len(), "{rows}");
+}
