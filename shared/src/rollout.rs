@@ -379,6 +379,10 @@ pub trait Rollout:
         None
     }
 
+    /// Its ready pods now, old and new together (`status.readyReplicas`, a DaemonSet's
+    /// `status.numberReady`): what a restart must keep above the floor it promised.
+    fn ready_replicas(&self) -> i32;
+
     /// The pod template's `kubectl.kubernetes.io/restartedAt`.
     fn restarted_at(&self) -> Option<&str> {
         let (template, _) = self.pod_template()?;
@@ -414,6 +418,9 @@ impl Rollout for Deployment {
     fn replica_failure(&self) -> Option<String> {
         deployment_progress(self).and_then(|_| replica_failure(self))
     }
+    fn ready_replicas(&self) -> i32 {
+        self.status.as_ref().and_then(|s| s.ready_replicas).unwrap_or(0)
+    }
     /// The pods of the new ReplicaSet.
     async fn new_pods(&self, client: &kube::Client) -> kube::Result<Vec<Pod>> {
         let (api, params) = list_in::<_, ReplicaSet>(self, client);
@@ -441,6 +448,9 @@ impl Rollout for StatefulSet {
     fn progress(&self) -> Option<Progress> {
         statefulset_progress(self)
     }
+    fn ready_replicas(&self) -> i32 {
+        self.status.as_ref().and_then(|s| s.ready_replicas).unwrap_or(0)
+    }
     /// Its pods labelled with its update revision.
     async fn new_pods(&self, client: &kube::Client) -> kube::Result<Vec<Pod>> {
         let revision = self.status.as_ref().and_then(|s| s.update_revision.as_deref());
@@ -463,6 +473,9 @@ impl Rollout for DaemonSet {
     }
     fn progress(&self) -> Option<Progress> {
         daemonset_progress(self)
+    }
+    fn ready_replicas(&self) -> i32 {
+        self.status.as_ref().map_or(0, |s| s.number_ready)
     }
     /// Its pods of its newest ControllerRevision.
     async fn new_pods(&self, client: &kube::Client) -> kube::Result<Vec<Pod>> {
@@ -551,6 +564,9 @@ mod tests {
         let d = deployment("status: {observedGeneration: 4, replicas: 2, updatedReplicas: 2, availableReplicas: 2}");
         assert_eq!(deployment_status(&d), Status::Done);
         assert_eq!(d.progress(), Some(Progress { ready: 2, desired: 2 }));
+        assert_eq!(d.ready_replicas(), 0, "readyReplicas unset");
+        let d = deployment("status: {observedGeneration: 3, replicas: 3, readyReplicas: 3, updatedReplicas: 1}");
+        assert_eq!(d.ready_replicas(), 3);
     }
 
     #[test]
@@ -724,6 +740,7 @@ mod tests {
             "Waiting for daemon set \"agent\" rollout to finish: 3 of 4 updated pods are available..."
         );
         assert_eq!(d.progress(), Some(Progress { ready: 3, desired: 4 }));
+        assert_eq!(d.ready_replicas(), 4, "numberReady, old pods and new");
         let d = daemonset(
             "  updateStrategy: {type: RollingUpdate}",
             &format!("{base}, observedGeneration: 2, updatedNumberScheduled: 4, numberAvailable: 4}}"),

@@ -1017,3 +1017,189 @@ async fn sigterm_stops_cleanly_with_143_and_a_rerun_completes() {
     assert_eq!(names(&doc), APPS[1..]);
     all_on(&sandbox, "default", "1-28", "1.28.3").await;
 }
+
+/// Four workloads injected by 1-27, each restarted differently: Recreate (down to 0), one
+/// StatefulSet pod with a budget wanting it (down to 0, budget breached), two replicas
+/// that surge (never down), four that may lose half (a percentage, rounded down).
+const AVAILABILITY_MANIFEST: &str = r#"
+apiVersion: v1
+kind: Namespace
+metadata:
+  name: roll-avail
+  labels: {istio.io/rev: 1-27}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: recreate, namespace: roll-avail}
+spec:
+  replicas: 1
+  strategy: {type: Recreate}
+  selector: {matchLabels: {app: recreate}}
+  template:
+    metadata: {labels: {app: recreate}}
+    spec:
+      containers: [{name: app, image: busybox:1.36}]
+---
+apiVersion: apps/v1
+kind: StatefulSet
+metadata: {name: single, namespace: roll-avail}
+spec:
+  replicas: 1
+  serviceName: single
+  selector: {matchLabels: {app: single}}
+  template:
+    metadata: {labels: {app: single}}
+    spec:
+      containers: [{name: db, image: postgres:16}]
+---
+apiVersion: policy/v1
+kind: PodDisruptionBudget
+metadata: {name: single, namespace: roll-avail}
+spec:
+  minAvailable: 1
+  selector: {matchLabels: {app: single}}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: surge, namespace: roll-avail}
+spec:
+  replicas: 2
+  strategy: {type: RollingUpdate, rollingUpdate: {maxUnavailable: 0}}
+  selector: {matchLabels: {app: surge}}
+  template:
+    metadata: {labels: {app: surge}}
+    spec:
+      containers: [{name: app, image: busybox:1.36}]
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: percent, namespace: roll-avail}
+spec:
+  replicas: 4
+  strategy: {type: RollingUpdate, rollingUpdate: {maxSurge: 25%, maxUnavailable: 50%}}
+  selector: {matchLabels: {app: percent}}
+  template:
+    metadata: {labels: {app: percent}}
+    spec:
+      containers: [{name: app, image: busybox:1.36}]
+"#;
+
+/// Pod UIDs by their `app` label.
+async fn uids_by_app(sandbox: &Sandbox, ns: &str) -> BTreeMap<String, Vec<String>> {
+    let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for p in pods(sandbox, ns).await {
+        let app = p
+            .metadata
+            .labels
+            .as_ref()
+            .and_then(|l| l.get("app"))
+            .cloned()
+            .unwrap_or_default();
+        out.entry(app).or_default().push(p.metadata.uid.unwrap_or_default());
+    }
+    for v in out.values_mut() {
+        v.sort();
+    }
+    out
+}
+
+#[tokio::test]
+#[allow(clippy::too_many_lines)]
+async fn restarts_that_would_take_a_workload_down_are_held_back_unless_allowed() {
+    let sandbox = Sandbox::fresh("canary");
+    apply(
+        &sandbox,
+        "availability",
+        AVAILABILITY_MANIFEST,
+        "roll-avail",
+        &[
+            "deployment/recreate",
+            "statefulset/single",
+            "deployment/surge",
+            "deployment/percent",
+        ],
+    );
+    all_on(&sandbox, "roll-avail", "1-27", "1.27.4").await;
+    relabel(&sandbox, "roll-avail", "1-28");
+
+    // The plan says what each restart does to the ready pods.
+    let text = stdout(sandbox.plugin("roll").args(["-n", "roll-avail", "--dry-run"]));
+    println!("{text}");
+    let row = |name: &str| {
+        text.lines()
+            .find(|l| l.contains(&format!("deployment/{name} ")) || l.contains(&format!("statefulset/{name} ")))
+            .unwrap_or_else(|| panic!("no line for {name}:\n{text}"))
+            .to_owned()
+    };
+    assert!(text.lines().nth(1).unwrap().contains("AVAILABILITY"), "{text}");
+    assert!(row("percent").trim_end().ends_with("4→2 of 4"), "{text}");
+    assert!(row("surge").trim_end().ends_with("2→2 of 2"), "{text}");
+    assert!(
+        row("recreate").contains("its restart takes it to 0 ready pods (1→0, Recreate)"),
+        "{text}"
+    );
+    assert!(
+        row("recreate").contains("--allow-downtime deployment/recreate"),
+        "{text}"
+    );
+    assert!(
+        row("single").contains("breaches PodDisruptionBudget single (minAvailable 1"),
+        "{text}"
+    );
+    let (code, doc, _) = roll_json(&sandbox, &["-n", "roll-avail", "--dry-run"]);
+    assert_eq!(code, 0, "--dry-run: {doc}");
+    assert_eq!(doc["workloads"][0]["availability"]["lowest"], 2, "{doc}");
+    assert_eq!(doc["skipped"][0]["cause"], "availability", "{doc}");
+    assert_eq!(doc["skipped"][0]["availability"]["strategy"], "Recreate", "{doc}");
+
+    // Without the flag: the two safe ones are restarted, the others left alone.
+    let before = uids_by_app(&sandbox, "roll-avail").await;
+    let (code, doc, err) = roll_json(&sandbox, &["-n", "roll-avail"]);
+    assert_eq!(code, 7, "held back for availability: {doc}\n{err}");
+    assert_eq!(
+        results(&doc),
+        [
+            ("percent".to_string(), "done".to_string()),
+            ("surge".to_string(), "done".to_string())
+        ]
+    );
+    let held: Vec<(&str, &str)> = doc["skipped"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| (s["workload"]["name"].as_str().unwrap(), s["cause"].as_str().unwrap()))
+        .collect();
+    assert_eq!(held, [("recreate", "availability"), ("single", "availability")]);
+    let after = uids_by_app(&sandbox, "roll-avail").await;
+    for app in ["recreate", "single"] {
+        assert_eq!(after[app], before[app], "{app}'s pods were replaced");
+    }
+    for app in ["percent", "surge"] {
+        assert!(
+            after[app].iter().all(|u| !before[app].contains(u)),
+            "{app} kept old pods"
+        );
+    }
+    // The lowest ready count seen during each restart kept the plan's promise.
+    for w in doc["workloads"].as_array().unwrap() {
+        let (lowest, promised) = (
+            w["lowestReady"].as_i64().unwrap(),
+            w["availability"]["lowest"].as_i64().unwrap(),
+        );
+        println!("{}: lowest ready {lowest}, promised {promised}", w["workload"]["name"]);
+        assert!(lowest >= promised, "{w}");
+    }
+
+    // With --allow-downtime the others are restarted too.
+    let (code, doc, err) = roll_json(&sandbox, &["-n", "roll-avail", "--allow-downtime"]);
+    assert_eq!(code, 0, "{doc}\n{err}");
+    assert_eq!(
+        results(&doc),
+        [
+            ("recreate".to_string(), "done".to_string()),
+            ("single".to_string(), "done".to_string())
+        ]
+    );
+    assert_eq!(doc["workloads"][0]["availability"]["downtimeAllowed"], true, "{doc}");
+    all_on(&sandbox, "roll-avail", "1-28", "1.28.3").await;
+}

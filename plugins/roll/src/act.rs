@@ -25,6 +25,8 @@ use shared::{Connection, retry};
 use tokio::sync::watch;
 use tokio::time::Instant;
 
+use crate::plan::Planned;
+
 /// Environment of the `--exec` command.
 pub const ENV_KIND: &str = "MESH_WORKLOAD_KIND";
 pub const ENV_NAMESPACE: &str = "MESH_WORKLOAD_NAMESPACE";
@@ -47,6 +49,10 @@ pub(crate) enum Event {
     /// Its rollout is under way; `None` until the controller has observed it.
     Waiting {
         progress: Option<Progress>,
+    },
+    /// Its ready pods, old and new, as a status of the object said during its roll.
+    Ready {
+        ready: i32,
     },
     /// The watch lost the API server and is re-established with backoff.
     Retrying {
@@ -182,7 +188,7 @@ pub(crate) struct Ctx<'a> {
 /// Roll the workloads in order, up to `max_parallel` at once. After a failure, a refusal,
 /// Ctrl-C or SIGTERM no new one starts (with `--dry-run=server` a rejected restart stops
 /// nothing, as nothing changes). Returns how each ended and the signal that stopped it.
-pub(crate) async fn roll_all(ctx: &Ctx<'_>, workloads: &[OutOfDateWorkload]) -> (Vec<RollResult>, Option<Signal>) {
+pub(crate) async fn roll_all(ctx: &Ctx<'_>, workloads: &[Planned]) -> (Vec<RollResult>, Option<Signal>) {
     let (cancel_tx, cancel) = watch::channel(None);
     let listener = tokio::spawn(async move {
         if let Some(signal) = stop_signal().await {
@@ -192,11 +198,13 @@ pub(crate) async fn roll_all(ctx: &Ctx<'_>, workloads: &[OutOfDateWorkload]) -> 
     let stop = Cell::new(false);
     let last = workloads.len().saturating_sub(1);
     let results = futures::stream::iter(workloads.iter().enumerate())
-        .map(|(i, w)| {
+        .map(|(i, p)| {
             let trip = Trip {
                 ctx,
                 i,
-                w,
+                w: &p.workload,
+                promised: p.availability.lowest,
+                floor: Cell::new(0),
                 cancel: cancel.clone(),
                 restarted: Cell::new(false),
             };
@@ -241,6 +249,11 @@ struct Trip<'a> {
     ctx: &'a Ctx<'a>,
     i: usize,
     w: &'a OutOfDateWorkload,
+    /// The fewest ready pods the plan promised during its restart.
+    promised: i32,
+    /// The ready pods it may not go below: the promise, or fewer if fewer were ready
+    /// before the restart (those were not the restart's doing).
+    floor: Cell<i32>,
     cancel: watch::Receiver<Option<Signal>>,
     /// This run wrote its restart.
     restarted: Cell<bool>,
@@ -324,6 +337,9 @@ impl Trip<'_> {
         if let Some(b) = current.restart_blocker() {
             return Err(Stop::Failed(format!("{} cannot be restarted now: {b}", self.what())));
         }
+        let ready = current.ready_replicas();
+        self.emit(Event::Ready { ready });
+        self.floor.set(self.promised.min(ready));
         let server = self.ctx.dry_run.server();
         // A rollout already under way (a run stopped by Ctrl-C, or someone else's restart)
         // may already be replacing the pods with the right proxy: let it finish and look,
@@ -446,20 +462,8 @@ impl Trip<'_> {
                 item = stream.next() => match item {
                     Some(Ok(Some(obj))) => {
                         last_error = None;
-                        if let Some(why) = obj.replica_failure() {
-                            return Err(Stop::Failed(format!(
-                                "{} cannot create its new pods ({}): {why}",
-                                self.what(),
-                                rollout::REPLICA_FAILURE
-                            )));
-                        }
-                        match obj.rollout_status() {
-                            Status::Done => return Ok(obj),
-                            Status::Failed(m) => return Err(Stop::Failed(m)),
-                            Status::Waiting(m) => {
-                                self.emit(Event::Waiting { progress: obj.progress() });
-                                last = m;
-                            }
+                        if let Some(end) = self.judge(obj, &mut last) {
+                            return end;
                         }
                     }
                     Some(Ok(None)) => return Err(Stop::Failed(format!("{} was deleted during its rollout", self.what()))),
@@ -470,6 +474,24 @@ impl Trip<'_> {
                     }
                     None => return Err(Stop::Failed(format!("the watch on {} ended", self.what()))),
                 }
+            }
+        }
+    }
+
+    /// One status of the object during its roll: `None` while its rollout goes on.
+    fn judge<K: Rollout>(&self, obj: K, last: &mut String) -> Option<Step<K>> {
+        self.emit(Event::Ready {
+            ready: obj.ready_replicas(),
+        });
+        match verdict(&obj, self.floor.get(), &self.what()) {
+            Verdict::Done => Some(Ok(obj)),
+            Verdict::Failed(m) => Some(Err(Stop::Failed(m))),
+            Verdict::Waiting(m) => {
+                self.emit(Event::Waiting {
+                    progress: obj.progress(),
+                });
+                *last = m;
+                None
             }
         }
     }
@@ -539,6 +561,37 @@ impl Trip<'_> {
     }
 }
 
+/// What one status of a rolling workload means for its roll.
+#[derive(Debug, PartialEq, Eq)]
+enum Verdict {
+    Done,
+    Waiting(String),
+    Failed(String),
+}
+
+/// One status of a workload during its roll. It fails when its ready pods fall below
+/// `floor` (what the plan promised), or when its controller cannot create pods (a
+/// Deployment's `ReplicaFailure`), before kubectl's rollout-status rules decide.
+fn verdict<K: Rollout>(obj: &K, floor: i32, what: &str) -> Verdict {
+    let ready = obj.ready_replicas();
+    if ready < floor {
+        return Verdict::Failed(format!(
+            "{what} fell to {ready} ready pods during its restart, below the {floor} the plan promised (AVAILABILITY)"
+        ));
+    }
+    if let Some(why) = obj.replica_failure() {
+        return Verdict::Failed(format!(
+            "{what} cannot create its new pods ({}): {why}",
+            rollout::REPLICA_FAILURE
+        ));
+    }
+    match obj.rollout_status() {
+        Status::Done => Verdict::Done,
+        Status::Waiting(m) => Verdict::Waiting(m),
+        Status::Failed(m) => Verdict::Failed(m),
+    }
+}
+
 /// What is wrong with a new pod's proxy, if anything: the revision or the version the plan
 /// promised is not the one it got.
 fn wrong_proxy(w: &OutOfDateWorkload, p: &Proxy) -> Option<String> {
@@ -600,5 +653,48 @@ mod tests {
         assert_eq!(Event::NotStarted.result(), Some(RollResult::NotStarted));
         assert_eq!(Event::Pausing { pause: elapsed }.result(), None);
         assert_eq!(Event::Waiting { progress: None }.result(), None);
+    }
+
+    fn deployment(status: &serde_json::Value) -> Deployment {
+        serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "web", "generation": 2},
+            "spec": {"replicas": 2, "selector": {}, "template": {}},
+            "status": status.clone()
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn a_roll_fails_below_its_promised_floor_or_on_replica_failure() {
+        let what = "deployment/web in namespace \"shop\"";
+        let rolling = deployment(&serde_json::json!({
+            "observedGeneration": 2, "replicas": 3, "updatedReplicas": 1, "readyReplicas": 2, "availableReplicas": 2
+        }));
+        assert!(matches!(verdict(&rolling, 2, what), Verdict::Waiting(_)));
+        assert!(matches!(verdict(&rolling, 1, what), Verdict::Waiting(_)));
+        let dipped = deployment(&serde_json::json!({
+            "observedGeneration": 2, "replicas": 3, "updatedReplicas": 1, "readyReplicas": 1, "availableReplicas": 1
+        }));
+        assert_eq!(
+            verdict(&dipped, 2, what),
+            Verdict::Failed(format!(
+                "{what} fell to 1 ready pods during its restart, below the 2 the plan promised (AVAILABILITY)"
+            ))
+        );
+        let refused = deployment(&serde_json::json!({
+            "observedGeneration": 2, "replicas": 2, "updatedReplicas": 0, "readyReplicas": 2,
+            "conditions": [{"type": "ReplicaFailure", "status": "True", "reason": "FailedCreate",
+                            "message": "Internal error occurred: failed calling webhook"}]
+        }));
+        assert_eq!(
+            verdict(&refused, 2, what),
+            Verdict::Failed(format!(
+                "{what} cannot create its new pods (ReplicaFailure): FailedCreate: Internal error occurred: failed calling webhook"
+            ))
+        );
+        let done = deployment(&serde_json::json!({
+            "observedGeneration": 2, "replicas": 2, "updatedReplicas": 2, "readyReplicas": 2, "availableReplicas": 2
+        }));
+        assert_eq!(verdict(&done, 2, what), Verdict::Done);
     }
 }

@@ -12,7 +12,8 @@ use shared::output::Paint;
 use crate::act::Event;
 use crate::human;
 
-/// A workload's line for an event; `None` for the hook's output, printed as it is.
+/// A workload's line for an event; `None` for the hook's output, printed as it is, and for
+/// the ready counts, which only the report records.
 fn text(event: &Event) -> Option<String> {
     Some(match event {
         Event::Started => "starting".into(),
@@ -23,7 +24,7 @@ fn text(event: &Event) -> Option<String> {
         Event::Retrying { error } => format!("API error, retrying: {error}"),
         Event::Verifying => "verifying new pods".into(),
         Event::Hook => "running --exec".into(),
-        Event::HookOutput { .. } => return None,
+        Event::HookOutput { .. } | Event::Ready { .. } => return None,
         Event::Pausing { pause } => format!("done, pausing {} (--pause)", human(*pause)),
         Event::Done {
             elapsed,

@@ -5,6 +5,7 @@
 //! its events to the display and the report) -> report the results (`report.rs`).
 
 mod act;
+mod availability;
 mod display;
 mod plan;
 mod read;
@@ -20,11 +21,16 @@ use shared::output::{DryRunArgs, OutputArgs};
 use shared::{ConnectArgs, Connection, Scope, ScopeArgs, exit};
 
 use crate::act::{Event, RollResult, Signal};
-use crate::plan::Plan;
+use crate::plan::{Plan, SkipCause};
 use crate::report::{Outcome, Settings};
 
 pub use act::{ENV_KIND, ENV_NAME, ENV_NAMESPACE, ENV_REVISION};
-pub use plan::Exclude;
+pub use plan::{AllowDowntime, Exclude};
+
+/// Exit code: the roll did what it could, but left at least one workload alone because its
+/// restart would have taken it down or breached its PodDisruptionBudget (see
+/// `--allow-downtime`). Documented in the help text.
+pub const SKIPPED_FOR_AVAILABILITY: u8 = 7;
 
 const ABOUT: &str =
     "Restart the workloads running out-of-date Istio proxies, one at a time, each gated on a healthy rollout";
@@ -73,10 +79,23 @@ When a rollout fails (--timeout, ProgressDeadlineExceeded, ReplicaFailure, wrong
 Ctrl-C and SIGTERM stop it too (no new restart, a summary); running the same command
 again carries on, as finished workloads are no longer out of date.
 
+Availability (the AVAILABILITY column, `availability` in JSON): before anything changes,
+each restart's lowest number of ready pods is worked out by its controller's rules:
+RollingUpdate keeps replicas - maxUnavailable (maxSurge rounds up, maxUnavailable down,
+both 0 means maxUnavailable 1), Recreate goes to 0, a StatefulSet replaces one pod at a
+time (or maxUnavailable), a DaemonSet node by node. PodDisruptionBudgets selecting the
+pods are checked too (a rollout does not consult them). A workload whose restart would
+take it to 0 ready pods, or breach its budget, is not restarted: it is listed with the
+reason and the fix (more replicas, RollingUpdate, maxSurge), and the roll goes on with
+the others; --allow-downtime (all) or --allow-downtime KIND/NAME restarts it anyway.
+During each restart its ready pods are followed; the fewest seen is reported, and falling
+below what the plan promised stops the roll like a failed rollout.
+
 Exit codes: 0 done (or nothing to do, or --dry-run), 1 error, 2 usage,
 4 refused: the target revision cannot inject, and nothing was restarted,
 6 a rollout failed, or a restart was refused after others were done, and the roll
   stopped (--dry-run=server: a restart was rejected),
+7 done, but some workloads were left alone for availability (see --allow-downtime),
 130 interrupted by Ctrl-C, 143 stopped by SIGTERM.
 
 Examples:
@@ -84,6 +103,7 @@ Examples:
   kubectl mesh roll -A --dry-run=server
   kubectl mesh roll --one-at-a-time
   kubectl mesh roll -A --revision 1-27 --exclude deploy/legacy --pause 30s
+  kubectl mesh roll -n shop --allow-downtime statefulset/cache
   kubectl mesh roll -n shop --exec './smoke-test.sh \"$MESH_WORKLOAD_NAME\"' -o json";
 
 #[derive(Debug, Parser)]
@@ -111,6 +131,11 @@ pub struct Args {
     /// Restart gateways too (after every application)
     #[arg(long)]
     pub include_gateways: bool,
+    /// Restart even workloads whose restart takes them to 0 ready pods or breaches a
+    /// PodDisruptionBudget: all of them (bare flag), or this one, KIND/NAME or
+    /// NAMESPACE/KIND/NAME (repeatable)
+    #[arg(long, value_name = "KIND/NAME", num_args = 0..=1, default_missing_value = "all")]
+    pub allow_downtime: Vec<AllowDowntime>,
     /// Command to run after each workload (`sh -c`); a non-zero exit stops the roll
     #[arg(long, value_name = "COMMAND")]
     pub exec: Option<String>,
@@ -149,11 +174,17 @@ pub async fn run(args: Args) -> shared::Result<u8> {
             let not_started = vec![Outcome::default(); plan.roll.len()];
             report::print_document(&plan, &not_started, None, &settings, args.output.format)?;
         }
-        return Ok(exit::OK);
+        let held_back = !settings.dry_run.is_dry() && held_back(&plan);
+        return Ok(if held_back { SKIPPED_FOR_AVAILABILITY } else { exit::OK });
     }
     let (outcomes, signal) = roll(&conn, &args, &plan, &settings).await;
     report::print_results(&plan, &outcomes, signal, &settings, &args.output)?;
-    Ok(exit_code(&outcomes, signal))
+    Ok(exit_code(&outcomes, signal, held_back(&plan)))
+}
+
+/// A workload was left alone because its restart would take it down.
+fn held_back(plan: &Plan) -> bool {
+    plan.skipped.iter().any(|s| s.cause == SkipCause::Availability)
 }
 
 impl Args {
@@ -163,6 +194,7 @@ impl Args {
             exclude: self.exclude.clone(),
             include_gateways: self.include_gateways,
             selected_only: self.selector.is_some(),
+            allow_downtime: self.allow_downtime.clone(),
         }
     }
 
@@ -187,11 +219,7 @@ impl Args {
 
 /// Act on the plan while the display and the report follow its events.
 async fn roll(conn: &Connection, args: &Args, plan: &Plan, settings: &Settings) -> (Vec<Outcome>, Option<Signal>) {
-    let labels = plan
-        .roll
-        .iter()
-        .map(|w| format!("{}/{}", w.namespace, w.workload))
-        .collect();
+    let labels = plan.roll.iter().map(plan::Planned::label).collect();
     let machine = args.output.machine();
     let live = !machine && std::io::stdout().is_terminal();
     let ui = display::Ui::new(labels, live, machine, args.output.paint());
@@ -216,8 +244,9 @@ async fn roll(conn: &Connection, args: &Args, plan: &Plan, settings: &Settings) 
 
 /// 6 when a rollout failed; when a restart was refused (its revision cannot inject), 4 if
 /// this run had restarted nothing yet, else 6 (the roll stopped midway); 130 or 143 when
-/// Ctrl-C or SIGTERM left workloads unfinished; else 0.
-fn exit_code(outcomes: &[Outcome], signal: Option<Signal>) -> u8 {
+/// Ctrl-C or SIGTERM left workloads unfinished; 7 when every planned workload was done but
+/// some were `held_back` for availability; else 0.
+fn exit_code(outcomes: &[Outcome], signal: Option<Signal>, held_back: bool) -> u8 {
     let any = |r: RollResult| outcomes.iter().any(|o| o.result == r);
     if any(RollResult::Failed) {
         exit::ROLLOUT_FAILED
@@ -231,6 +260,8 @@ fn exit_code(outcomes: &[Outcome], signal: Option<Signal>) -> u8 {
         s.exit_code()
     } else if outcomes.iter().any(|o| o.result != RollResult::Done) {
         exit::INTERRUPTED
+    } else if held_back {
+        SKIPPED_FOR_AVAILABILITY
     } else {
         exit::OK
     }
@@ -309,30 +340,63 @@ mod tests {
         let done = o(RollResult::Done, true);
         let refused = o(RollResult::Refused, false);
         let not_started = o(RollResult::NotStarted, false);
-        assert_eq!(exit_code(&[done.clone(), done.clone()], None), exit::OK);
+        assert_eq!(exit_code(&[done.clone(), done.clone()], None, false), exit::OK);
         // Refused before anything was restarted: nothing changed.
-        assert_eq!(exit_code(&[refused.clone(), not_started.clone()], None), exit::REFUSED);
+        assert_eq!(
+            exit_code(&[refused.clone(), not_started.clone()], None, false),
+            exit::REFUSED
+        );
         // Refused after a restart: the roll stopped midway.
         assert_eq!(
-            exit_code(&[done.clone(), refused.clone(), not_started.clone()], None),
+            exit_code(&[done.clone(), refused.clone(), not_started.clone()], None, false),
             exit::ROLLOUT_FAILED
         );
         assert_eq!(
-            exit_code(&[o(RollResult::Failed, true), not_started.clone()], None),
+            exit_code(&[o(RollResult::Failed, true), not_started.clone()], None, true),
             exit::ROLLOUT_FAILED
         );
         assert_eq!(
-            exit_code(&[done.clone(), not_started.clone()], Some(Signal::Terminate)),
+            exit_code(&[done.clone(), not_started.clone()], Some(Signal::Terminate), true),
             exit::TERMINATED
         );
         assert_eq!(
             exit_code(
                 &[o(RollResult::Interrupted, true), not_started],
-                Some(Signal::Interrupt)
+                Some(Signal::Interrupt),
+                false
             ),
             exit::INTERRUPTED
         );
         assert_eq!(exit::TERMINATED, 143);
+        // Everything planned done, something held back for availability.
+        assert_eq!(
+            exit_code(std::slice::from_ref(&done), None, true),
+            SKIPPED_FOR_AVAILABILITY
+        );
+        assert_eq!(exit_code(&[], None, true), SKIPPED_FOR_AVAILABILITY);
+    }
+
+    #[test]
+    fn allow_downtime_is_all_when_bare_or_named_workloads() {
+        let allow = |args: &[&str]| Args::try_parse_from(args).unwrap().allow_downtime;
+        assert!(allow(&["roll"]).is_empty());
+        assert_eq!(allow(&["roll", "--allow-downtime"]), [AllowDowntime::All]);
+        assert_eq!(allow(&["roll", "--allow-downtime", "-n", "shop"]), [AllowDowntime::All]);
+        let named = allow(&[
+            "roll",
+            "--allow-downtime",
+            "deploy/web",
+            "--allow-downtime",
+            "shop/sts/db",
+        ]);
+        assert_eq!(
+            named,
+            [
+                AllowDowntime::Workload("deploy/web".parse().unwrap()),
+                AllowDowntime::Workload("shop/sts/db".parse().unwrap())
+            ]
+        );
+        assert!(Args::try_parse_from(["roll", "--allow-downtime", "pod/x"]).is_err());
     }
 
     #[test]

@@ -9,6 +9,8 @@ use serde::Serialize;
 use shared::error::known;
 use shared::model::{ControlPlane, Expectation, Mesh, OutOfDateWorkload, ProxyKind, Target, Workload, labels};
 
+use crate::availability::{Availability, Budget, Shape, availability};
+
 /// `(namespace, kind, name)`, kind as the API spells it (`Deployment`).
 pub(crate) type Key = (String, String, String);
 
@@ -58,6 +60,34 @@ impl Exclude {
     }
 }
 
+/// `--allow-downtime`: every workload (the bare flag, or `all`), or one, written as for
+/// `--exclude`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AllowDowntime {
+    All,
+    Workload(Exclude),
+}
+
+impl std::str::FromStr for AllowDowntime {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        if text == "all" {
+            return Ok(AllowDowntime::All);
+        }
+        text.parse().map(AllowDowntime::Workload)
+    }
+}
+
+impl AllowDowntime {
+    fn allows(&self, k: &Key) -> bool {
+        match self {
+            AllowDowntime::All => true,
+            AllowDowntime::Workload(w) => w.matches(k),
+        }
+    }
+}
+
 /// kubectl's names and short names for the kinds a roll restarts.
 fn kind_of(word: &str) -> Option<&'static str> {
     match word.to_ascii_lowercase().as_str() {
@@ -92,14 +122,44 @@ pub(crate) struct Filters {
     pub(crate) include_gateways: bool,
     /// `-l` was given: only the workload objects it selected are eligible.
     pub(crate) selected_only: bool,
+    /// `--allow-downtime`: restarts that may take a workload down or breach its budget.
+    pub(crate) allow_downtime: Vec<AllowDowntime>,
+}
+
+/// What one workload object says.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Found {
+    /// Why a restart would not replace its pods, if so.
+    pub(crate) blocker: Option<String>,
+    /// What a restart does to its ready pods.
+    pub(crate) shape: Shape,
 }
 
 /// What the workload objects say, read just before planning.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Objects {
-    /// Every Deployment, StatefulSet and DaemonSet read (those `-l` selected, with it), and
-    /// why a restart would not replace its pods, if so.
-    pub(crate) found: BTreeMap<Key, Option<String>>,
+    /// Every Deployment, StatefulSet and DaemonSet read (those `-l` selected, with it).
+    pub(crate) found: BTreeMap<Key, Found>,
+    /// The PodDisruptionBudgets of the namespaces in scope.
+    pub(crate) budgets: Vec<Budget>,
+}
+
+/// Why a workload is left alone, for scripts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) enum SkipCause {
+    /// `--exclude`.
+    Excluded,
+    /// A gateway without `--include-gateways`.
+    Gateway,
+    /// A restart would not replace its pods (paused, OnDelete, partitioned), or its object
+    /// is gone.
+    NoRollout,
+    /// Its restart would take it down or breach its PodDisruptionBudget, and
+    /// `--allow-downtime` does not name it.
+    Availability,
+    /// Bare pods, Job pods, ReplicaSets without a Deployment.
+    Manual,
 }
 
 /// Why an out-of-date workload is left alone.
@@ -108,7 +168,27 @@ pub(crate) struct Objects {
 pub(crate) struct Skipped {
     #[serde(flatten)]
     pub(crate) workload: OutOfDateWorkload,
+    pub(crate) cause: SkipCause,
     pub(crate) reason: String,
+    /// For [`SkipCause::Availability`]: what its restart would do.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) availability: Option<Availability>,
+}
+
+/// A workload the roll restarts, with what its restart does to its ready pods.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct Planned {
+    #[serde(flatten)]
+    pub(crate) workload: OutOfDateWorkload,
+    pub(crate) availability: Availability,
+}
+
+impl Planned {
+    /// `namespace/kind/name`, as the progress lines name it.
+    pub(crate) fn label(&self) -> String {
+        format!("{}/{}", self.workload.namespace, self.workload.workload)
+    }
 }
 
 /// An out-of-date data-plane workload that a restart would not bring up to date: Gateway
@@ -140,8 +220,9 @@ pub(crate) struct TargetProblem {
 #[serde(rename_all = "camelCase")]
 pub(crate) struct Plan {
     /// Restarted in this order.
-    pub(crate) roll: Vec<OutOfDateWorkload>,
-    /// Restartable but left alone: gateways without --include-gateways, --exclude, paused.
+    pub(crate) roll: Vec<Planned>,
+    /// Restartable but left alone: gateways without --include-gateways, --exclude, paused,
+    /// a restart that would take the workload down.
     pub(crate) skipped: Vec<Skipped>,
     /// Pods no `rollout restart` can replace: bare pods, Job pods, orphan ReplicaSets.
     pub(crate) manual: Vec<Skipped>,
@@ -161,7 +242,11 @@ pub(crate) struct Plan {
 pub(crate) fn plan(mesh: &Mesh, filters: &Filters, objects: &Objects) -> Plan {
     let mut out = plan_workloads(mesh.out_of_date_workloads(), filters, objects);
     out.not_restarted = not_restarted(mesh, filters, objects);
-    let targets: BTreeSet<&str> = out.roll.iter().filter_map(|w| w.to_revision.as_deref()).collect();
+    let targets: BTreeSet<&str> = out
+        .roll
+        .iter()
+        .filter_map(|p| p.workload.to_revision.as_deref())
+        .collect();
     out.target_problems = targets
         .into_iter()
         .filter_map(|r| {
@@ -179,13 +264,10 @@ pub(crate) fn plan(mesh: &Mesh, filters: &Filters, objects: &Objects) -> Plan {
 fn plan_workloads(out_of_date: Vec<OutOfDateWorkload>, filters: &Filters, objects: &Objects) -> Plan {
     let mut out = Plan::default();
     let mut used = BTreeSet::new();
-    let (mut apps, gateways): (Vec<_>, Vec<_>) = out_of_date.into_iter().partition(|w| !w.gateway);
+    let (mut apps, mut gateways): (Vec<_>, Vec<_>) = out_of_date.into_iter().partition(|w| !w.gateway);
     apps.sort_by_key(key);
-    let mut ordered = apps;
-    let mut gateways = gateways;
     gateways.sort_by_key(key);
-    ordered.extend(gateways);
-    for w in ordered {
+    for w in apps.into_iter().chain(gateways) {
         if let Some(rev) = &filters.revision
             && !w.from_revisions.contains(rev)
         {
@@ -195,29 +277,23 @@ fn plan_workloads(out_of_date: Vec<OutOfDateWorkload>, filters: &Filters, object
         if !w.workload.restartable() {
             if !filters.selected_only {
                 let reason = manual_reason(&w.workload);
-                out.manual.push(Skipped { workload: w, reason });
+                out.manual.push(skipped(w, SkipCause::Manual, reason, None));
             }
             continue;
         }
-        let blocker = match objects.found.get(&k) {
-            Some(b) => b.clone(),
-            None if filters.selected_only => continue,
-            None => Some("not found (deleted since its pods were read?)".to_string()),
-        };
-        let skip = |w: OutOfDateWorkload, reason: String| Skipped { workload: w, reason };
+        let found = objects.found.get(&k);
+        if found.is_none() && filters.selected_only {
+            continue;
+        }
         if let Some(i) = filters.exclude.iter().position(|e| e.matches(&k)) {
             used.insert(i);
-            out.skipped.push(skip(w, "excluded (--exclude)".into()));
-        } else if w.gateway && !filters.include_gateways {
-            out.skipped.push(skip(
-                w,
-                "a gateway: restarted only with --include-gateways, once the applications behind it run the new proxy"
-                    .into(),
-            ));
-        } else if let Some(b) = blocker {
-            out.skipped.push(skip(w, b));
-        } else {
-            out.roll.push(w);
+        }
+        match place(&w, &k, found, filters, &objects.budgets) {
+            Ok(availability) => out.roll.push(Planned {
+                workload: w,
+                availability,
+            }),
+            Err((cause, reason, a)) => out.skipped.push(skipped(w, cause, reason, a)),
         }
     }
     out.unused_excludes = filters
@@ -231,6 +307,53 @@ fn plan_workloads(out_of_date: Vec<OutOfDateWorkload>, filters: &Filters, object
         })
         .collect();
     out
+}
+
+fn skipped(
+    workload: OutOfDateWorkload,
+    cause: SkipCause,
+    reason: String,
+    availability: Option<Availability>,
+) -> Skipped {
+    Skipped {
+        workload,
+        cause,
+        reason,
+        availability,
+    }
+}
+
+/// Restart it (with what its restart does), or leave it alone and why.
+fn place(
+    w: &OutOfDateWorkload,
+    k: &Key,
+    found: Option<&Found>,
+    filters: &Filters,
+    budgets: &[Budget],
+) -> Result<Availability, (SkipCause, String, Option<Availability>)> {
+    if filters.exclude.iter().any(|e| e.matches(k)) {
+        return Err((SkipCause::Excluded, "excluded (--exclude)".into(), None));
+    }
+    if w.gateway && !filters.include_gateways {
+        let why =
+            "a gateway: restarted only with --include-gateways, once the applications behind it run the new proxy";
+        return Err((SkipCause::Gateway, why.into(), None));
+    }
+    let Some(found) = found else {
+        let why = "not found (deleted since its pods were read?)";
+        return Err((SkipCause::NoRollout, why.into(), None));
+    };
+    if let Some(b) = &found.blocker {
+        return Err((SkipCause::NoRollout, b.clone(), None));
+    }
+    let allowed = filters.allow_downtime.iter().any(|a| a.allows(k));
+    let in_namespace: Vec<Budget> = budgets.iter().filter(|b| b.namespace == k.0).cloned().collect();
+    let a = availability(&found.shape, &in_namespace, allowed);
+    if a.refused() {
+        let flag = format!("{}/{}", k.1.to_lowercase(), k.2);
+        return Err((SkipCause::Availability, a.refusal(&flag), Some(a)));
+    }
+    Ok(a)
 }
 
 /// Out-of-date proxies whose workload a restart would not update, by workload, sorted
@@ -373,13 +496,14 @@ mod tests {
         Objects {
             found: keys
                 .iter()
-                .map(|(n, k, w)| ((n.to_string(), k.to_string(), w.to_string()), None))
+                .map(|(n, k, w)| ((n.to_string(), k.to_string(), w.to_string()), Found::default()))
                 .collect(),
+            budgets: vec![],
         }
     }
 
-    fn names(ws: &[OutOfDateWorkload]) -> Vec<String> {
-        ws.iter().map(|w| format!("{}/{}", w.namespace, w.workload)).collect()
+    fn names(ws: &[Planned]) -> Vec<String> {
+        ws.iter().map(Planned::label).collect()
     }
 
     #[test]
@@ -467,7 +591,10 @@ mod tests {
         ]);
         objects.found.insert(
             ("default".into(), "Deployment".into(), "paused".into()),
-            Some("it is paused".into()),
+            Found {
+                blocker: Some("it is paused".into()),
+                ..Found::default()
+            },
         );
         let filters = Filters {
             revision: Some("1-27".into()),
@@ -746,5 +873,132 @@ mod tests {
             ..Default::default()
         };
         assert!(plan(&mesh, &other, &Objects::default()).not_restarted.is_empty());
+    }
+
+    #[test]
+    #[allow(clippy::too_many_lines)]
+    fn restarts_that_take_a_workload_down_are_held_back_unless_allowed() {
+        use crate::availability::Strategy;
+        let workloads = vec![
+            out_of_date("shop", "Deployment", "recreate", false, "1-27"),
+            out_of_date("shop", "Deployment", "surge", false, "1-27"),
+            out_of_date("shop", "StatefulSet", "single", false, "1-27"),
+            out_of_date("shop", "DaemonSet", "agent", false, "1-27"),
+        ];
+        let shape = |replicas: i32, strategy: Strategy, app: &str| Found {
+            blocker: None,
+            shape: Shape {
+                replicas,
+                ready: replicas,
+                strategy,
+                labels: [("app".to_string(), app.to_string())].into(),
+            },
+        };
+        let key = |kind: &str, name: &str| ("shop".to_string(), kind.to_string(), name.to_string());
+        let single_budget = Budget {
+            namespace: "shop".into(),
+            name: "single".into(),
+            selector: Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector {
+                match_labels: Some([("app".to_string(), "single".to_string())].into()),
+                ..Default::default()
+            }),
+            min_available: Some(k8s_openapi::apimachinery::pkg::util::intstr::IntOrString::Int(2)),
+            ..Budget::default()
+        };
+        let mut in_other_namespace = single_budget.clone();
+        in_other_namespace.namespace = "elsewhere".into();
+        in_other_namespace.name = "elsewhere".into();
+        let objects = Objects {
+            found: [
+                (key("Deployment", "recreate"), shape(2, Strategy::Recreate, "recreate")),
+                (
+                    key("Deployment", "surge"),
+                    shape(
+                        2,
+                        Strategy::Rolling {
+                            max_surge: None,
+                            max_unavailable: Some(k8s_openapi::apimachinery::pkg::util::intstr::IntOrString::Int(0)),
+                        },
+                        "surge",
+                    ),
+                ),
+                (
+                    key("StatefulSet", "single"),
+                    shape(2, Strategy::Ordered { max_unavailable: None }, "single"),
+                ),
+                (
+                    key("DaemonSet", "agent"),
+                    shape(
+                        1,
+                        Strategy::PerNode {
+                            max_surge: None,
+                            max_unavailable: None,
+                        },
+                        "agent",
+                    ),
+                ),
+            ]
+            .into(),
+            budgets: vec![single_budget, in_other_namespace],
+        };
+        let p = plan_workloads(workloads.clone(), &Filters::default(), &objects);
+        assert_eq!(names(&p.roll), ["shop/daemonset/agent", "shop/deployment/surge"]);
+        let cells: Vec<String> = p.roll.iter().map(|w| w.availability.cell()).collect();
+        assert_eq!(cells, ["per node, 1→0 of 1", "2→2 of 2"]);
+        let held: Vec<(&str, SkipCause, Option<String>)> = p
+            .skipped
+            .iter()
+            .map(|s| {
+                (
+                    s.workload.workload.name.as_str(),
+                    s.cause,
+                    s.availability.as_ref().map(Availability::cell),
+                )
+            })
+            .collect();
+        assert_eq!(
+            held,
+            [
+                ("recreate", SkipCause::Availability, Some("2→0 (Recreate)".to_string())),
+                (
+                    "single",
+                    SkipCause::Availability,
+                    Some("PDB single: minAvailable 2".to_string())
+                ),
+            ]
+        );
+        assert!(
+            p.skipped[0].reason.contains("switch its strategy to RollingUpdate"),
+            "{}",
+            p.skipped[0].reason
+        );
+        assert!(p.skipped[0].reason.ends_with("--allow-downtime deployment/recreate"));
+        assert!(
+            p.skipped[1].reason.contains("breaches PodDisruptionBudget single"),
+            "{}",
+            p.skipped[1].reason
+        );
+        assert!(p.skipped[1].reason.ends_with("--allow-downtime statefulset/single"));
+
+        // One named, then all.
+        let one = Filters {
+            allow_downtime: vec!["sts/single".parse().unwrap()],
+            ..Default::default()
+        };
+        let p = plan_workloads(workloads.clone(), &one, &objects);
+        assert_eq!(p.roll.len(), 3);
+        assert_eq!(p.skipped.len(), 1);
+        let single = p.roll.iter().find(|w| w.workload.workload.name == "single").unwrap();
+        assert_eq!(single.availability.cell(), "PDB single: minAvailable 2, allowed");
+        let all = Filters {
+            allow_downtime: vec!["all".parse().unwrap()],
+            ..Default::default()
+        };
+        let p = plan_workloads(workloads, &all, &objects);
+        assert_eq!(p.roll.len(), 4);
+        assert!(p.skipped.is_empty());
+        let json = serde_json::to_value(&p.roll[1]).unwrap();
+        assert_eq!(json["availability"]["lowest"], 0, "{json}");
+        assert_eq!(json["workload"]["name"], "recreate");
     }
 }

@@ -10,7 +10,7 @@ use shared::model::OutOfDateWorkload;
 use shared::output::{DryRun, Envelope, Format, OutputArgs, Paint, render, table};
 
 use crate::act::{Event, RollResult, Signal};
-use crate::plan::{NotRestarted, Plan, Skipped};
+use crate::plan::{NotRestarted, Plan, Planned, SkipCause, Skipped};
 
 /// The `kind` of the JSON/YAML document.
 const KIND: &str = "MeshRoll";
@@ -43,6 +43,9 @@ pub(crate) struct Outcome {
     pub(crate) finished: Option<String>,
     pub(crate) seconds: Option<f64>,
     pub(crate) message: Option<String>,
+    /// The fewest ready pods any status of the workload showed during its roll (from just
+    /// before its restart to the end of its rollout).
+    pub(crate) lowest_ready: Option<i32>,
 }
 
 impl Outcome {
@@ -55,6 +58,9 @@ impl Outcome {
         match event {
             Event::Started => self.started = Some(millis(Timestamp::now())),
             Event::Restarted { restarted_at } => self.restarted_at = Some(restarted_at.clone()),
+            Event::Ready { ready } => {
+                self.lowest_ready = Some(self.lowest_ready.map_or(*ready, |l| l.min(*ready)));
+            }
             _ => {}
         }
         let Some(result) = event.result() else { return };
@@ -102,46 +108,9 @@ fn target(w: &OutOfDateWorkload) -> String {
 fn plan_text(plan: &Plan, s: &Settings, paint: Paint) -> String {
     let mut out = String::new();
     if plan.roll.is_empty() {
-        out.push_str(&format!(
-            "Nothing to restart in {}: no Deployment, StatefulSet or DaemonSet runs an out-of-date proxy{}.\n",
-            s.scope,
-            if plan.skipped.is_empty() {
-                ""
-            } else {
-                " that may be restarted"
-            }
-        ));
+        out.push_str(&nothing_to_do(plan, s));
     } else {
-        let how = if s.max_parallel == 1 {
-            "one at a time".to_string()
-        } else {
-            format!("up to {} at a time", s.max_parallel)
-        };
-        out.push_str(&format!(
-            "{} {} workload{} with out-of-date proxies in {}, {how}, in this order (timeout {} each{}):\n",
-            if s.dry_run.is_dry() {
-                "Would restart"
-            } else {
-                "Restarting"
-            },
-            plan.roll.len(),
-            if plan.roll.len() == 1 { "" } else { "s" },
-            s.scope,
-            s.timeout,
-            s.pause.as_ref().map(|p| format!(", pause {p}")).unwrap_or_default()
-        ));
-        let mut t = table(&["#", "namespace", "workload", "out of date", "from", "to"]);
-        for (i, w) in plan.roll.iter().enumerate() {
-            t.add_row(vec![
-                (i + 1).to_string(),
-                w.namespace.clone(),
-                w.workload.to_string(),
-                format!("{}/{}", w.out_of_date_pods, w.pods),
-                revisions(w),
-                target(w),
-            ]);
-        }
-        out.push_str(&indent(&render(&t)));
+        out.push_str(&roll_table(plan, s));
     }
     listed(&mut out, "Not restarted:", &plan.skipped, paint);
     listed(
@@ -168,6 +137,67 @@ fn plan_text(plan: &Plan, s: &Settings, paint: Paint) -> String {
         });
     }
     out.push('\n');
+    out
+}
+
+fn nothing_to_do(plan: &Plan, s: &Settings) -> String {
+    let held_back = plan.skipped.iter().any(|k| k.cause == SkipCause::Availability);
+    format!(
+        "Nothing to restart in {}: no Deployment, StatefulSet or DaemonSet runs an out-of-date proxy{}.\n",
+        s.scope,
+        if held_back {
+            " that may be restarted without downtime"
+        } else if plan.skipped.is_empty() {
+            ""
+        } else {
+            " that may be restarted"
+        }
+    )
+}
+
+/// The heading and the table of the workloads to restart, in order, each with what its
+/// restart does to its ready pods.
+fn roll_table(plan: &Plan, s: &Settings) -> String {
+    let how = if s.max_parallel == 1 {
+        "one at a time".to_string()
+    } else {
+        format!("up to {} at a time", s.max_parallel)
+    };
+    let mut out = format!(
+        "{} {} workload{} with out-of-date proxies in {}, {how}, in this order (timeout {} each{}):\n",
+        if s.dry_run.is_dry() {
+            "Would restart"
+        } else {
+            "Restarting"
+        },
+        plan.roll.len(),
+        if plan.roll.len() == 1 { "" } else { "s" },
+        s.scope,
+        s.timeout,
+        s.pause.as_ref().map(|p| format!(", pause {p}")).unwrap_or_default()
+    );
+    let mut t = table(&[
+        "#",
+        "namespace",
+        "workload",
+        "out of date",
+        "from",
+        "to",
+        "availability",
+    ]);
+    for (i, p) in plan.roll.iter().enumerate() {
+        let w = &p.workload;
+        t.add_row(vec![
+            (i + 1).to_string(),
+            w.namespace.clone(),
+            w.workload.to_string(),
+            format!("{}/{}", w.out_of_date_pods, w.pods),
+            revisions(w),
+            target(w),
+            p.availability.cell(),
+        ]);
+    }
+    out.push_str(&indent(&render(&t)));
     out
 }
 
@@ -254,14 +284,16 @@ fn summary_text(plan: &Plan, outcomes: &[Outcome], signal: Option<Signal>, dry_r
     let c = counts(outcomes);
     let word = |r| word(r, dry_run);
     let mut out = String::from("\n");
-    let mut t = table(&["namespace", "workload", "result", "time", "restartedAt"]);
-    for (w, o) in plan.roll.iter().zip(outcomes) {
+    let mut t = table(&["namespace", "workload", "result", "time", "lowest ready", "restartedAt"]);
+    for (p, o) in plan.roll.iter().zip(outcomes) {
+        let w = &p.workload;
         // No colour inside the table: escape codes would count as width.
         t.add_row(vec![
             w.namespace.clone(),
             w.workload.to_string(),
             word(o.result).to_string(),
             o.seconds.map(|s| format!("{s:.1}s")).unwrap_or_else(|| "-".into()),
+            lowest_ready(p, o),
             o.restarted_at.clone().unwrap_or_else(|| "-".into()),
         ]);
     }
@@ -281,9 +313,9 @@ fn summary_text(plan: &Plan, outcomes: &[Outcome], signal: Option<Signal>, dry_r
         c.interrupted,
         c.not_started
     ));
-    for (w, o) in plan.roll.iter().zip(outcomes) {
+    for (p, o) in plan.roll.iter().zip(outcomes) {
         if let Some(m) = &o.message {
-            let line = format!("{}/{}: {m}", w.namespace, w.workload);
+            let line = format!("{}: {m}", p.label());
             out.push_str(&if matches!(o.result, RollResult::Failed | RollResult::Refused) {
                 paint.bad(&line)
             } else {
@@ -294,6 +326,14 @@ fn summary_text(plan: &Plan, outcomes: &[Outcome], signal: Option<Signal>, dry_r
     }
     out.push_str(&ending(plan, outcomes, signal, dry_run));
     out
+}
+
+/// `1 of 2 (plan ≥1)`: the fewest ready pods seen against the plan's promise.
+fn lowest_ready(p: &Planned, o: &Outcome) -> String {
+    match o.lowest_ready {
+        Some(l) => format!("{l} of {} (plan ≥{})", p.availability.replicas, p.availability.lowest),
+        None => "-".into(),
+    }
 }
 
 /// What the summary ends with: the way back after a failure, or how to carry on.
@@ -337,13 +377,14 @@ fn rollback(plan: &Plan, outcomes: &[Outcome], dry_run: DryRun) -> Vec<String> {
     let stopped = plan
         .roll
         .iter()
+        .map(|p| &p.workload)
         .zip(outcomes)
         .find(|(_, o)| matches!(o.result, RollResult::Failed | RollResult::Refused));
     let Some((stopped, how)) = stopped.filter(|_| !dry_run.is_dry()) else {
         return vec![];
     };
     let mut by_ns: BTreeMap<&str, Vec<&OutOfDateWorkload>> = BTreeMap::new();
-    for (w, o) in plan.roll.iter().zip(outcomes) {
+    for (w, o) in plan.roll.iter().map(|p| &p.workload).zip(outcomes) {
         if matches!(o.result, RollResult::Done | RollResult::Failed) {
             by_ns.entry(&w.namespace).or_default().push(w);
         }
@@ -395,7 +436,7 @@ fn rollback(plan: &Plan, outcomes: &[Outcome], dry_run: DryRun) -> Vec<String> {
 #[serde(rename_all = "camelCase")]
 struct Entry<'a> {
     #[serde(flatten)]
-    workload: &'a OutOfDateWorkload,
+    workload: &'a Planned,
     #[serde(flatten)]
     outcome: &'a Outcome,
 }
@@ -476,8 +517,9 @@ mod tests {
     use super::*;
     use shared::model::Workload;
 
-    fn w(ns: &str, name: &str, from: &str, to: &str) -> OutOfDateWorkload {
-        OutOfDateWorkload {
+    /// A one-replica Deployment to restart (RollingUpdate with the defaults: it surges).
+    fn w(ns: &str, name: &str, from: &str, to: &str) -> Planned {
+        let workload = OutOfDateWorkload {
             namespace: ns.into(),
             workload: Workload {
                 kind: "Deployment".into(),
@@ -490,6 +532,19 @@ mod tests {
             to_revision: Some(to.into()),
             to_version: Some("1.28.3".into()),
             reasons: Default::default(),
+        };
+        let shape = crate::availability::Shape {
+            replicas: 1,
+            ready: 1,
+            strategy: crate::availability::Strategy::Rolling {
+                max_surge: None,
+                max_unavailable: None,
+            },
+            labels: Default::default(),
+        };
+        Planned {
+            workload,
+            availability: crate::availability::availability(&shape, &[], false),
         }
     }
 
@@ -673,5 +728,45 @@ mod tests {
         );
         let text = summary_text(&plan, &outcomes, None, DryRun::None, paint);
         assert!(text.contains("The roll stopped"), "{text}");
+    }
+
+    #[test]
+    fn the_plan_shows_availability_and_the_summary_the_lowest_ready() {
+        let held = Skipped {
+            workload: w("default", "single", "1-27", "1-28").workload,
+            cause: SkipCause::Availability,
+            reason: "its restart takes it to 0 ready pods (1→0, Recreate): switch its strategy to RollingUpdate (and run 2 replicas or more); or accept it with --allow-downtime deployment/single".into(),
+            availability: None,
+        };
+        let plan = Plan {
+            roll: vec![w("default", "a", "1-27", "1-28")],
+            skipped: vec![held],
+            ..Default::default()
+        };
+        let settings = Settings {
+            dry_run: DryRun::Client,
+            max_parallel: 1,
+            timeout: "5m".into(),
+            pause: None,
+            exec: None,
+            scope: "default".into(),
+        };
+        let text = plan_text(&plan, &settings, Paint { enabled: false });
+        let header = text.lines().nth(1).unwrap();
+        assert!(header.trim_end().ends_with("AVAILABILITY"), "{text}");
+        assert!(text.lines().nth(2).unwrap().trim_end().ends_with("1→1 of 1"), "{text}");
+        assert!(text.contains("--allow-downtime deployment/single"), "{text}");
+
+        let mut o = Outcome::default();
+        for ready in [1, 2, 1, 2] {
+            o.record(&Event::Ready { ready });
+        }
+        o.record(&Event::Done {
+            elapsed: Duration::from_secs(2),
+            restarted: true,
+        });
+        assert_eq!(o.lowest_ready, Some(1));
+        let text = summary_text(&plan, &[o], None, DryRun::None, Paint { enabled: false });
+        assert!(text.contains("1 of 1 (plan ≥1)"), "{text}");
     }
 }
