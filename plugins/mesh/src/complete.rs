@@ -400,7 +400,7 @@ mod tests {
     #[test]
     fn fixed_values_and_files() {
         let (out, _) = run(&["revisions", "-o", ""]);
-        assert_eq!(values(&out), ["table", "wide", "json", "yaml"]);
+        assert_eq!(values(&out), ["table", "wide", "json", "yaml", "name"]);
         let (out, _) = run(&["revisions", "--output=j"]);
         assert_eq!(values(&out), ["--output=json"]);
         let (out, _) = run(&["revisions", "--kubeconfig", ""]);
