@@ -74,7 +74,7 @@ Examples:
 #[command(name = "kubectl-mesh-prune", bin_name = "kubectl mesh prune", version = shared::VERSION, about = ABOUT, after_help = AFTER)]
 pub struct Args {
     /// The revision to remove (required: there is no default and no "all")
-    #[arg(value_name = "REVISION", value_parser = shared::model::labels::revision_name)]
+    #[arg(value_name = "REVISION", value_parser = revision_arg)]
     pub revision: String,
     /// Delete without asking (for scripts)
     #[arg(short = 'y', long)]
@@ -145,6 +145,14 @@ fn confirm(revision: &str, count: usize) -> shared::Result<()> {
     } else {
         Err(shared::Error::Refused("not confirmed; nothing was deleted".into()))
     }
+}
+
+/// The revision argument: required, and a name a revision can have.
+fn revision_arg(text: &str) -> Result<String, String> {
+    if text.trim().is_empty() {
+        return Err("the revision to prune is required, e.g. `kubectl mesh prune 1-27`".into());
+    }
+    shared::model::labels::revision_name(text)
 }
 
 #[cfg(test)]
