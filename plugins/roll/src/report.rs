@@ -324,6 +324,18 @@ fn summary_text(plan: &Plan, outcomes: &[Outcome], signal: Option<Signal>, dry_r
             out.push('\n');
         }
     }
+    let held: Vec<String> = plan
+        .skipped
+        .iter()
+        .filter(|k| k.cause == SkipCause::Availability)
+        .map(|k| format!("{}/{}", k.workload.namespace, k.workload.workload))
+        .collect();
+    if !held.is_empty() {
+        out.push_str(&paint.warn(&format!(
+            "Left alone for availability (see the plan above; --allow-downtime restarts them): {}\n",
+            held.join(", ")
+        )));
+    }
     out.push_str(&ending(plan, outcomes, signal, dry_run));
     out
 }
@@ -768,5 +780,9 @@ mod tests {
         assert_eq!(o.lowest_ready, Some(1));
         let text = summary_text(&plan, &[o], None, DryRun::None, Paint { enabled: false });
         assert!(text.contains("1 of 1 (plan ≥1)"), "{text}");
+        assert!(
+            text.contains("Left alone for availability (see the plan above; --allow-downtime restarts them): default/deployment/single"),
+            "{text}"
+        );
     }
 }
