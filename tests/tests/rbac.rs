@@ -722,7 +722,15 @@ fn roll_seed() -> Fixture {
 
 const ROLL_WEBAPP: &[&str] = &["-n", "default", "-l", PROBE_LABEL, "--timeout", "20s"];
 // One replica: its restart takes it to 0 ready pods, which roll holds back unless allowed.
-const ROLL_DB: &[&str] = &["-n", KINDS_NAMESPACE, "-l", "app=db", "--timeout", "20s", "--allow-downtime"];
+const ROLL_DB: &[&str] = &[
+    "-n",
+    KINDS_NAMESPACE,
+    "-l",
+    "app=db",
+    "--timeout",
+    "20s",
+    "--allow-downtime",
+];
 const ROLL_AGENT: &[&str] = &["-n", KINDS_NAMESPACE, "-l", "app=agent", "--timeout", "20s"];
 
 const ROLL: Step = Step {
