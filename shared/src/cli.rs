@@ -100,3 +100,15 @@ mod tests {
         assert!(!is_closed_pipe(other_panic.as_ref()));
     }
 }
+
+/// The flags every step that reads namespaces takes: kubectl's scope (`-n`, `-A`), output
+/// (`-o`, colour) and connection flags. Flattened into each step's own `Args`.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct StepArgs {
+    #[command(flatten)]
+    pub scope: crate::ScopeArgs,
+    #[command(flatten)]
+    pub output: crate::output::OutputArgs,
+    #[command(flatten)]
+    pub connect: crate::ConnectArgs,
+}

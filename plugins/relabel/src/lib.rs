@@ -10,8 +10,8 @@ mod read;
 mod report;
 
 use clap::Parser;
-use shared::output::{DryRunArgs, OutputArgs};
-use shared::{ConnectArgs, Connection, ScopeArgs, collect, exit};
+use shared::output::DryRunArgs;
+use shared::{Connection, collect, exit};
 
 use crate::plan::namespaces::Request;
 use crate::plan::tags::{ObjectAction, TagRequest};
@@ -87,21 +87,17 @@ pub struct Args {
     #[command(flatten)]
     pub dry_run: DryRunArgs,
     #[command(flatten)]
-    pub scope: ScopeArgs,
-    #[command(flatten)]
-    pub output: OutputArgs,
-    #[command(flatten)]
-    pub connect: ConnectArgs,
+    pub step: shared::cli::StepArgs,
 }
 
 pub async fn run(args: Args) -> shared::Result<u8> {
-    if args.tag.is_none() && args.scope.namespaces.is_empty() && args.selector.is_none() && !args.scope.all_namespaces {
+    if args.tag.is_none() && args.step.scope.namespaces.is_empty() && args.selector.is_none() && !args.step.scope.all_namespaces {
         return Err(shared::Error::Usage(
             "choose the namespaces to relabel: -n NAMESPACE (repeatable), -l SELECTOR or -A; or move a tag with --tag"
                 .into(),
         ));
     }
-    let conn = args.connect.connect().await?;
+    let conn = args.step.connect.connect().await?;
     match &args.tag {
         Some(tag) => move_tag(&args, &conn, tag).await,
         None => relabel_namespaces(&args, &conn).await,
@@ -112,7 +108,7 @@ pub async fn run(args: Args) -> shared::Result<u8> {
 async fn relabel_namespaces(args: &Args, conn: &Connection) -> shared::Result<u8> {
     let cp = collect::read_control_plane(conn).await?;
     let request = Request::new(args.to.as_deref(), args.from.as_deref(), args.force, &cp)?;
-    let (chosen, namespaces) = read::namespaces(conn, &args.scope.namespaces, args.selector.as_deref()).await?;
+    let (chosen, namespaces) = read::namespaces(conn, &args.step.scope.namespaces, args.selector.as_deref()).await?;
     plan::namespaces::check_from(args.from.as_deref(), &namespaces, &cp)?;
     let planned = plan::namespaces::plan(&namespaces, chosen, &request, &cp);
     let decide = |ns: &plan::NamespaceState| plan::namespaces::decide(ns, chosen, &request, &cp);

@@ -112,19 +112,19 @@ pub(crate) fn namespaces(
     args: &Args,
 ) -> shared::Result<()> {
     let dry_run = args.dry_run.dry_run;
-    if args.output.machine() {
+    if args.step.output.machine() {
         let body = NamespacesBody {
             undo: args.undo,
             to: args.to.as_deref(),
             namespaces: outcomes,
         };
-        return Envelope::with_dry_run(KIND, dry_run, body).print(args.output.format);
+        return Envelope::with_dry_run(KIND, dry_run, body).print(args.step.output.format);
     }
     if outcomes.is_empty() {
         print!("{}", nothing_to_do(args));
         return Ok(());
     }
-    let paint = args.output.paint();
+    let paint = args.step.output.paint();
     let mut out = String::new();
     for o in outcomes {
         out.push_str(&namespace_line(o, paint, dry_run));
@@ -220,7 +220,7 @@ pub(crate) fn nothing_to_undo(tag: &str) {
 /// Print a tag move and the objects written.
 pub(crate) fn tag(plan: &TagPlan<'_>, written: &[Written], args: &Args) -> shared::Result<()> {
     let dry_run = args.dry_run.dry_run;
-    if args.output.machine() {
+    if args.step.output.machine() {
         let body = TagBody {
             tag: &plan.tag,
             from: plan.from.as_deref(),
@@ -229,9 +229,9 @@ pub(crate) fn tag(plan: &TagPlan<'_>, written: &[Written], args: &Args) -> share
             objects: written,
             namespaces: &plan.following,
         };
-        return Envelope::with_dry_run(KIND, dry_run, body).print(args.output.format);
+        return Envelope::with_dry_run(KIND, dry_run, body).print(args.step.output.format);
     }
-    print!("{}", tag_text(plan, written, args.output.paint(), dry_run));
+    print!("{}", tag_text(plan, written, args.step.output.paint(), dry_run));
     Ok(())
 }
 

@@ -9,8 +9,7 @@ mod plan;
 mod report;
 
 use clap::Parser;
-use shared::output::OutputArgs;
-use shared::{ConnectArgs, Scope, ScopeArgs, collect, exit};
+use shared::{Scope, collect, exit};
 
 pub use plan::Report;
 
@@ -53,11 +52,7 @@ pub struct Args {
     #[arg(long)]
     pub check: bool,
     #[command(flatten)]
-    pub scope: ScopeArgs,
-    #[command(flatten)]
-    pub output: OutputArgs,
-    #[command(flatten)]
-    pub connect: ConnectArgs,
+    pub step: shared::cli::StepArgs,
 }
 
 /// Which table to print.
@@ -83,12 +78,12 @@ impl Args {
 /// Read the mesh, plan the report, print it. With `--check`, exit 3 when any proxy is out
 /// of date.
 pub async fn run(args: Args) -> shared::Result<u8> {
-    let conn = args.connect.connect().await?;
+    let conn = args.step.connect.connect().await?;
     // The mesh-wide picture by default; -n narrows the namespaces and proxies read.
-    let scope = args.scope.scope(Scope::All);
+    let scope = args.step.scope.scope(Scope::All);
     let mesh = collect::read_mesh(&conn, &scope).await?;
     let report = Report::new(&mesh, scope != Scope::All);
-    report.print(args.view(), &args.output)?;
+    report.print(args.view(), &args.step.output)?;
     Ok(if args.check && report.out_of_date > 0 {
         exit::OUT_OF_DATE
     } else {

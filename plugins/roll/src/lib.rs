@@ -17,8 +17,8 @@ use std::time::Duration;
 
 use clap::Parser;
 use shared::connect::parse_duration;
-use shared::output::{DryRunArgs, OutputArgs};
-use shared::{ConnectArgs, Connection, Scope, ScopeArgs, exit};
+use shared::output::DryRunArgs;
+use shared::{Connection, Scope, exit};
 
 use crate::act::{Event, RollResult, Signal};
 use crate::plan::{Plan, SkipCause};
@@ -147,38 +147,35 @@ pub struct Args {
     #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "5m")]
     pub timeout: Duration,
     #[command(flatten)]
-    pub scope: ScopeArgs,
-    #[command(flatten)]
-    pub output: OutputArgs,
-    #[command(flatten)]
-    pub connect: ConnectArgs,
+    pub step: shared::cli::StepArgs,
 }
 
 pub async fn run(args: Args) -> shared::Result<u8> {
     if args.timeout.is_zero() {
         return Err(shared::Error::Usage("--timeout must be more than 0 (e.g. 5m)".into()));
     }
-    let conn = args.connect.connect().await?;
+    let conn = args.step.connect.connect().await?;
     // kubectl's default for a namespaced verb: the context's namespace.
     let scope = args
+        .step
         .scope
         .scope(Scope::Namespaces(vec![conn.default_namespace.clone()]));
     let (mesh, objects) = read::read(&conn, &scope, args.selector.as_deref()).await?;
     let revision = args.revision.as_deref().map(|r| plan::revision(&mesh, r)).transpose()?;
     let plan = plan::plan(&mesh, &args.filters(revision), &objects);
     let settings = args.settings(&scope);
-    report::print_plan(&plan, &settings, &args.output);
+    report::print_plan(&plan, &settings, &args.step.output);
     if !settings.dry_run.sends() || plan.roll.is_empty() {
         // --dry-run, or nothing to do: the plan is the whole answer.
-        if args.output.machine() {
+        if args.step.output.machine() {
             let not_started = vec![Outcome::default(); plan.roll.len()];
-            report::print_document(&plan, &not_started, None, &settings, args.output.format)?;
+            report::print_document(&plan, &not_started, None, &settings, args.step.output.format)?;
         }
         let held_back = !settings.dry_run.is_dry() && held_back(&plan);
         return Ok(if held_back { SKIPPED_FOR_AVAILABILITY } else { exit::OK });
     }
     let (outcomes, signal) = roll(&conn, &args, &plan, &settings).await;
-    report::print_results(&plan, &outcomes, signal, &settings, &args.output)?;
+    report::print_results(&plan, &outcomes, signal, &settings, &args.step.output)?;
     Ok(exit_code(&outcomes, signal, held_back(&plan)))
 }
 
@@ -220,9 +217,9 @@ impl Args {
 /// Act on the plan while the display and the report follow its events.
 async fn roll(conn: &Connection, args: &Args, plan: &Plan, settings: &Settings) -> (Vec<Outcome>, Option<Signal>) {
     let labels = plan.roll.iter().map(plan::Planned::label).collect();
-    let machine = args.output.machine();
+    let machine = args.step.output.machine();
     let live = !machine && std::io::stdout().is_terminal();
-    let ui = display::Ui::new(labels, live, machine, args.output.paint());
+    let ui = display::Ui::new(labels, live, machine, args.step.output.paint());
     let outcomes = RefCell::new(vec![Outcome::default(); plan.roll.len()]);
     let events = |i: usize, event: Event| {
         ui.show(i, &event);
