@@ -91,7 +91,11 @@ pub struct Args {
 }
 
 pub async fn run(args: Args) -> shared::Result<u8> {
-    if args.tag.is_none() && args.step.scope.namespaces.is_empty() && args.selector.is_none() && !args.step.scope.all_namespaces {
+    if args.tag.is_none()
+        && args.step.scope.namespaces.is_empty()
+        && args.selector.is_none()
+        && !args.step.scope.all_namespaces
+    {
         return Err(shared::Error::Usage(
             "choose the namespaces to relabel: -n NAMESPACE (repeatable), -l SELECTOR or -A; or move a tag with --tag"
                 .into(),
