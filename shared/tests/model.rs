@@ -1,4 +1,4 @@
-//! The Istio model read from realistic API objects (istio-facts.md §1–§4): given a
+//! The Istio model read from realistic API objects (the annotations and webhooks pkg/kube/inject and the istio-discovery chart write): given a
 //! cluster in this state, the model sees these revisions, bindings and proxies.
 
 #[allow(unreachable_pub)] // helpers shared by test files; each file uses some
@@ -588,7 +588,7 @@ fn a_proxy_image_override_is_never_out_of_date_by_version() {
 #[test]
 fn uninstalling_a_revision_still_in_use_leaves_proxies_without_control_plane() {
     let mut objects = load(CANARY);
-    // What `istioctl uninstall --revision 1-27` removes (istio-facts.md §5), tag included.
+    // What `istioctl uninstall --revision 1-27` removes (operator/pkg/uninstall/prune.go), tag included.
     objects
         .deployments
         .retain(|d| d.metadata.name.as_deref() != Some("istiod-1-27"));
