@@ -64,8 +64,9 @@ fn proxy_image(pod: &Value) -> Option<String> {
     proxy_container(pod)?["image"].as_str().map(str::to_owned)
 }
 
-/// The pod a restart of this workload would create, as the admission chain returns it.
-fn admitted(sandbox: &Sandbox, workload: &Value) -> Value {
+/// Create a pod from the workload's template with `kubectl create --dry-run=server`: the
+/// whole admission chain runs, Istio's webhooks included, and nothing is persisted.
+fn create_from_template(sandbox: &Sandbox, workload: &Value) -> std::process::Output {
     let meta = &workload["metadata"];
     let template = &workload["spec"]["template"];
     let mut pod_meta = template["metadata"].clone();
@@ -89,7 +90,13 @@ fn admitted(sandbox: &Sandbox, workload: &Value) -> Value {
         .unwrap()
         .write_all(pod.to_string().as_bytes())
         .unwrap();
-    let out = child.wait_with_output().unwrap();
+    child.wait_with_output().unwrap()
+}
+
+/// The pod a restart of this workload would create, as the admission chain returns it.
+fn admitted(sandbox: &Sandbox, workload: &Value) -> Value {
+    let out = create_from_template(sandbox, workload);
+    let meta = &workload["metadata"];
     assert!(
         out.status.success(),
         "the admission chain rejected a pod of {}/{}: {}",
@@ -352,30 +359,7 @@ fn dangling_webhook_services(sandbox: &Sandbox) -> Vec<(String, String)> {
 fn rejected_templates(sandbox: &Sandbox) -> Vec<String> {
     let mut rejected = vec![];
     for ((ns, kind, name), w) in workloads(sandbox) {
-        let meta = &w["metadata"];
-        let template = &w["spec"]["template"];
-        let mut pod_meta = template["metadata"].clone();
-        if !pod_meta.is_object() {
-            pod_meta = json!({});
-        }
-        pod_meta["namespace"] = meta["namespace"].clone();
-        pod_meta["generateName"] = json!(format!("{name}-admission-"));
-        let pod = json!({"apiVersion": "v1", "kind": "Pod", "metadata": pod_meta, "spec": template["spec"]});
-        let mut child = sandbox
-            .kubectl()
-            .args(["create", "--dry-run=server", "-o", "name", "-f", "-"])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("run kubectl create");
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(pod.to_string().as_bytes())
-            .unwrap();
-        let out = child.wait_with_output().unwrap();
+        let out = create_from_template(sandbox, &w);
         if !out.status.success() {
             rejected.push(format!(
                 "{ns}/{kind}/{name}: {}",
