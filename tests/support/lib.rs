@@ -36,41 +36,9 @@ impl Sandbox {
     /// # Panics
     /// When `tests/sandbox/up` fails; the panic carries its output.
     pub fn fresh(scenario: &str) -> Sandbox {
-        let lock_path = state_dir().with_extension("lock");
-        if let Some(parent) = lock_path.parent() {
-            fs::create_dir_all(parent).expect("create the sandbox cache dir");
-        }
-        let lock = File::options()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&lock_path)
-            .unwrap_or_else(|e| panic!("open {}: {e}", lock_path.display()));
-        lock.lock()
-            .unwrap_or_else(|e| panic!("lock {}: {e}", lock_path.display()));
-
-        let up = sandbox_dir().join("up");
-        let out = Command::new(&up)
-            .args(["--scenario", scenario])
-            .stdin(Stdio::null())
-            .output()
-            .unwrap_or_else(|e| panic!("run {}: {e}", up.display()));
-        if !out.status.success() {
-            panic!(
-                "{} --scenario {scenario} failed ({}):\n{}",
-                up.display(),
-                out.status,
-                String::from_utf8_lossy(&out.stderr)
-            );
-        }
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        let kubeconfig = stdout
-            .lines()
-            .last()
-            .map(PathBuf::from)
-            .expect("up prints the kubeconfig path last");
+        let lock = lock_sandbox();
         Sandbox {
-            kubeconfig,
+            kubeconfig: sandbox_up(&["--scenario", scenario]),
             scenario: scenario.to_owned(),
             _lock: lock,
         }

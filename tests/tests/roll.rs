@@ -489,36 +489,17 @@ async fn ctrl_c_stops_cleanly_with_130_and_a_rerun_completes() {
     let sandbox = Sandbox::fresh("canary");
     relabel(&sandbox, "default", "1-28");
     // The hook keeps the first workload busy long enough to be interrupted.
-    let mut child = sandbox
-        .plugin("roll")
-        .args(["-n", "default", "-o", "json", "--exec", "sleep 60"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start roll");
-    let pid = child.id();
-    let mut err_lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let mut seen = String::new();
-    for line in err_lines.by_ref() {
-        let line = line.unwrap();
-        seen.push_str(&line);
-        seen.push('\n');
-        if line.contains("running --exec") {
-            break;
-        }
-    }
+    let (out, seen, elapsed) = signal_mid_roll(
+        &sandbox,
+        &["-n", "default", "-o", "json", "--exec", "sleep 60"],
+        "running --exec",
+        "-INT",
+    );
     assert!(
         seen.contains("default/deployment/api-gateway: running --exec"),
         "{seen}"
     );
-    let started = std::time::Instant::now();
-    stdout(Command::new("kill").args(["-INT", &pid.to_string()]));
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        started.elapsed() < Duration::from_secs(20),
-        "Ctrl-C took {:?}",
-        started.elapsed()
-    );
+    assert!(elapsed < Duration::from_secs(20), "Ctrl-C took {elapsed:?}");
     assert_eq!(out.status.code(), Some(130));
     let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
     let r = results(&doc);
@@ -970,36 +951,17 @@ async fn gateway_api_gateways_waypoints_and_node_agents_are_never_planned() {
 async fn sigterm_stops_cleanly_with_143_and_a_rerun_completes() {
     let sandbox = Sandbox::fresh("canary");
     relabel(&sandbox, "default", "1-28");
-    let mut child = sandbox
-        .plugin("roll")
-        .args(["-n", "default", "-o", "json", "--pause", "3s"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start roll");
-    let pid = child.id();
-    let mut err_lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let mut seen = String::new();
-    for line in err_lines.by_ref() {
-        let line = line.unwrap();
-        seen.push_str(&line);
-        seen.push('\n');
-        if line.contains("pausing") {
-            break;
-        }
-    }
+    let (out, seen, elapsed) = signal_mid_roll(
+        &sandbox,
+        &["-n", "default", "-o", "json", "--pause", "3s"],
+        "pausing",
+        "-TERM",
+    );
     assert!(
         seen.contains("default/deployment/api-gateway: done, pausing 3s (--pause)"),
         "{seen}"
     );
-    let started = std::time::Instant::now();
-    stdout(Command::new("kill").args(["-TERM", &pid.to_string()]));
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        started.elapsed() < Duration::from_secs(20),
-        "SIGTERM took {:?}",
-        started.elapsed()
-    );
+    assert!(elapsed < Duration::from_secs(20), "SIGTERM took {elapsed:?}");
     assert_eq!(out.status.code(), Some(143), "{}", String::from_utf8_lossy(&out.stdout));
     let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
     let r = results(&doc);
@@ -1016,6 +978,39 @@ async fn sigterm_stops_cleanly_with_143_and_a_rerun_completes() {
     assert_eq!(code, 0, "{doc}\n{err}");
     assert_eq!(names(&doc), APPS[1..]);
     all_on(&sandbox, "default", "1-28", "1.28.3").await;
+}
+
+/// Start `kubectl mesh roll ARGS`, wait for a progress line containing `wait_for` on
+/// stderr, send `signal` (`-INT`, `-TERM`) to the plugin, and wait for it to end: its
+/// output, the progress seen, and how long it took to stop after the signal.
+fn signal_mid_roll(
+    sandbox: &Sandbox,
+    args: &[&str],
+    wait_for: &str,
+    signal: &str,
+) -> (std::process::Output, String, Duration) {
+    let mut child = sandbox
+        .plugin("roll")
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start roll");
+    let pid = child.id();
+    let mut err_lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut seen = String::new();
+    for line in err_lines.by_ref() {
+        let line = line.unwrap();
+        seen.push_str(&line);
+        seen.push('\n');
+        if line.contains(wait_for) {
+            break;
+        }
+    }
+    let started = std::time::Instant::now();
+    stdout(Command::new("kill").args([signal, &pid.to_string()]));
+    let out = child.wait_with_output().unwrap();
+    (out, seen, started.elapsed())
 }
 
 /// Four workloads injected by 1-27, each restarted differently: Recreate (down to 0), one
