@@ -253,6 +253,24 @@ current-context: sandbox
         path.to_path_buf()
     }
 
+    /// `kubectl rollout restart` every Deployment of the namespace and wait for the rollouts.
+    pub fn restart_all(&self, namespace: &str) {
+        stdout(
+            self.kubectl()
+                .args(["rollout", "restart", "deployment", "-n", namespace]),
+        );
+        let deployments = stdout(
+            self.kubectl()
+                .args(["get", "deployments", "-n", namespace, "-o", "name"]),
+        );
+        for d in deployments.lines() {
+            stdout(
+                self.kubectl()
+                    .args(["rollout", "status", d, "-n", namespace, "--timeout=180s"]),
+            );
+        }
+    }
+
     /// A token for the ServiceAccount `namespace/name` (`kubectl create token`, one hour).
     pub fn service_account_token(&self, namespace: &str, name: &str) -> String {
         stdout(

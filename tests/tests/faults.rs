@@ -196,26 +196,6 @@ fn objects(sandbox: &Sandbox) -> BTreeMap<(String, String, String), (String, Str
         .collect()
 }
 
-fn restart_all(sandbox: &Sandbox, namespace: &str) {
-    stdout(
-        sandbox
-            .kubectl()
-            .args(["rollout", "restart", "deployment", "-n", namespace]),
-    );
-    let deployments = stdout(
-        sandbox
-            .kubectl()
-            .args(["get", "deployments", "-n", namespace, "-o", "name"]),
-    );
-    for d in deployments.lines() {
-        stdout(
-            sandbox
-                .kubectl()
-                .args(["rollout", "status", d, "-n", namespace, "--timeout=180s"]),
-        );
-    }
-}
-
 /// Reads `child`'s stream line by line on a thread; the lines arrive on the receiver.
 fn lines(stream: impl std::io::Read + Send + 'static) -> mpsc::Receiver<String> {
     let (tx, rx) = mpsc::channel();
@@ -237,7 +217,7 @@ fn signal(pid: u32, sig: &str) {
 fn an_interrupted_prune_deletes_only_its_revision_and_a_rerun_finishes() {
     let sandbox = Sandbox::fresh("canary");
     stdout(sandbox.plugin("relabel").args(["--from", "1-27", "--to", "1-28", "-A"]));
-    restart_all(&sandbox, "default");
+    sandbox.restart_all("default");
     stdout(sandbox.plugin("relabel").args(["--tag", "default", "--to", "1-28"]));
 
     let before = objects(&sandbox);

@@ -59,7 +59,7 @@ fn canary_step_4_prunes_exactly_1_27_once_nothing_uses_it() {
 
     // Move the namespace and every pod.
     stdout(sandbox.plugin("relabel").args(["--from", "1-27", "--to", "1-28", "-A"]));
-    restart_all(&sandbox, "default");
+    sandbox.restart_all("default");
     // Still behind the default tag.
     let (code, _, err) = prune(&sandbox, &["1-27", "--yes"]);
     assert_eq!(code, 4, "{err}");
@@ -318,7 +318,7 @@ fn helm_default_revision_is_refused_while_its_validators_call_istiod() {
     let sandbox = Sandbox::fresh("helm-canary-from-default");
     // STEP 2 and 3: the app moves to 1-28.
     stdout(sandbox.plugin("relabel").args(["--to", "1-28", "-n", "default"]));
-    restart_all(&sandbox, "default");
+    sandbox.restart_all("default");
     let start = objects(&sandbox);
 
     // istio-base's istiod-default-validator still calls `istiod` and is not the revision's
@@ -359,27 +359,6 @@ fn helm_default_revision_is_refused_while_its_validators_call_istiod() {
     );
 }
 
-/// `kubectl rollout restart` every Deployment of the namespace and wait for the rollouts.
-fn restart_all(sandbox: &Sandbox, namespace: &str) {
-    stdout(
-        sandbox
-            .kubectl()
-            .args(["rollout", "restart", "deployment", "-n", namespace]),
-    );
-    let deployments = stdout(
-        sandbox
-            .kubectl()
-            .args(["get", "deployments", "-n", namespace, "-o", "name"]),
-    );
-    for d in deployments.lines() {
-        stdout(
-            sandbox
-                .kubectl()
-                .args(["rollout", "status", d, "-n", namespace, "--timeout=180s"]),
-        );
-    }
-}
-
 #[test]
 fn pods_in_a_namespace_that_selects_no_revision_are_freed_by_a_restart_not_by_roll() {
     let sandbox = Sandbox::fresh("canary");
@@ -416,7 +395,7 @@ fn pods_in_a_namespace_that_selects_no_revision_are_freed_by_a_restart_not_by_ro
     );
 
     // The command named frees it: the pods come back without a sidecar.
-    restart_all(&sandbox, "default");
+    sandbox.restart_all("default");
     let (code, _, err) = prune(&sandbox, &["1-27", "--yes"]);
     assert_eq!(code, 4, "still the default tag: {err}");
     assert!(!err.contains("carry proxies injected by 1-27"), "{err}");
