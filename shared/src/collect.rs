@@ -146,8 +146,10 @@ pub async fn list_namespaces(conn: &Connection, scope: &Scope) -> Result<Vec<Nam
         .collect())
 }
 
-/// ReplicaSet → owner, from metadata only.
-async fn read_replicaset_owners(conn: &Connection, scope: &Scope) -> Result<ReplicaSetOwners> {
+/// ReplicaSet → owner, from metadata only: how a pod's Deployment is found. For a step that
+/// reads whole pods anyway and makes its proxies with [`Proxy::from_pod`] instead of
+/// listing the pods a second time through [`read_proxies`].
+pub async fn read_replicaset_owners(conn: &Connection, scope: &Scope) -> Result<ReplicaSetOwners> {
     let mut owners = ReplicaSetOwners::new();
     for api in apis::<ReplicaSet>(conn, scope) {
         let mut pages = Pages::new(ListParams::default());

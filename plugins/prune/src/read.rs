@@ -1,11 +1,12 @@
 //! The list calls prune makes, all through `shared::collect`: the objects the revision's
-//! selector selects, of every kind istioctl deletes, the namespaces, every pod and proxy,
+//! selector selects, of every kind istioctl deletes, the namespaces, every pod (once: the
+//! proxies are made from the same list), the ReplicaSets owning them,
 //! and every webhook configuration.
 
 use k8s_openapi::api::admissionregistration::v1::{MutatingWebhookConfiguration, ValidatingWebhookConfiguration};
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Api, DynamicObject, ListParams, TypeMeta};
-use shared::model::{ControlPlane, Mesh, labels};
+use shared::model::{ControlPlane, Mesh, Proxy, labels};
 use shared::{Connection, Scope, collect};
 
 use crate::plan::{self, Cluster, Item, LivePod, ResourceKind, WebhookConfig};
@@ -15,12 +16,12 @@ use crate::plan::{self, Cluster, Item, LivePod, ResourceKind, WebhookConfig};
 /// carries its name.
 pub(crate) async fn cluster(conn: &Connection, revision: &str, cp: ControlPlane) -> shared::Result<Cluster> {
     let selector = plan::selector(revision);
-    let (mut selected, own, namespaces, pods, proxies, webhooks) = tokio::try_join!(
+    let (mut selected, own, namespaces, pods, owners, webhooks) = tokio::try_join!(
         selected(conn, &selector),
         own_webhooks(conn, revision),
         collect::read_namespaces(conn, &Scope::All, &cp),
         pods(conn),
-        collect::read_proxies(conn, &Scope::All),
+        collect::read_replicaset_owners(conn, &Scope::All),
         webhooks(conn),
     )?;
     selected.splice(0..0, own);
@@ -34,7 +35,12 @@ pub(crate) async fn cluster(conn: &Connection, revision: &str, cp: ControlPlane)
         vec![]
     };
     Ok(Cluster {
-        mesh: Mesh::new(cp, namespaces, proxies),
+        // The proxies from the same pod list (read once), as collect::read_proxies makes them.
+        mesh: Mesh::new(
+            cp,
+            namespaces,
+            pods.iter().filter_map(|p| Proxy::from_pod(p, &owners)).collect(),
+        ),
         selected,
         pods: pods.iter().filter_map(LivePod::from_pod).collect(),
         webhooks,
