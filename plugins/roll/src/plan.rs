@@ -7,7 +7,7 @@ use k8s_openapi::Resource;
 use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, StatefulSet};
 use serde::Serialize;
 use shared::error::known;
-use shared::model::{ControlPlane, Expectation, Mesh, OutOfDateWorkload, ProxyKind, Target, Workload, labels};
+use shared::model::{ControlPlane, Expectation, InjectProblem, Mesh, OutOfDateWorkload, ProxyKind, Target, Workload};
 
 use crate::availability::{Availability, Budget, Shape, availability};
 
@@ -414,44 +414,26 @@ fn not_restarted_reason(kind: ProxyKind, expected: &Expectation) -> String {
     }
 }
 
-/// The injector ConfigMap istiod of this revision serves injection from
-/// (pilot/pkg/bootstrap/sidecarinjector.go getInjectorConfigMapName).
-fn injector_configmap(revision: &str) -> String {
-    if revision == labels::DEFAULT_REVISION {
-        "istio-sidecar-injector".to_string()
-    } else {
-        format!("istio-sidecar-injector-{revision}")
-    }
-}
-
-/// Why `revision` cannot inject a new pod now, if it cannot: no istiod Deployment, or none
-/// of its replicas ready (scaled to 0, or not ready), or no injector ConfigMap (istiod then
-/// serves no injection at all: "Skipping sidecar injector, template not found",
-/// pilot/pkg/bootstrap/sidecarinjector.go). Its webhooks fail closed, so every new pod a
-/// restart creates would be rejected.
+/// Why `revision` cannot inject a new pod now, in roll's words, if it cannot (the rule is
+/// the model's [`ControlPlane::inject_problems`]).
 pub(crate) fn cannot_inject(cp: &ControlPlane, revision: &str) -> Option<String> {
-    let r = cp.revisions.get(revision);
-    let mut problems = vec![];
-    match r.and_then(|r| r.istiod.as_ref()) {
-        None => problems.push(format!(
-            "it has no istiod Deployment (app=istiod, istio.io/rev={revision})"
-        )),
-        Some(i) if i.replicas == 0 => problems.push(format!(
-            "its istiod Deployment {}/{} is scaled to 0",
-            i.namespace, i.name
-        )),
-        Some(i) if i.ready_replicas == 0 => problems.push(format!(
-            "its istiod Deployment {}/{} has 0 of {} replicas ready",
-            i.namespace, i.name, i.replicas
-        )),
-        Some(_) => {}
-    }
-    if r.and_then(|r| r.injector.as_ref()).is_none() {
-        problems.push(format!(
-            "its injector ConfigMap {} is missing",
-            injector_configmap(revision)
-        ));
-    }
+    let problems: Vec<String> = cp
+        .inject_problems(revision)
+        .into_iter()
+        .map(|p| match p {
+            InjectProblem::NoIstiod => format!("it has no istiod Deployment (app=istiod, istio.io/rev={revision})"),
+            InjectProblem::ScaledToZero { istiod: i } => {
+                format!("its istiod Deployment {}/{} is scaled to 0", i.namespace, i.name)
+            }
+            InjectProblem::NotReady { istiod: i } => format!(
+                "its istiod Deployment {}/{} has 0 of {} replicas ready",
+                i.namespace, i.name, i.replicas
+            ),
+            InjectProblem::NoInjectorConfigMap { configmap } => {
+                format!("its injector ConfigMap {configmap} is missing")
+            }
+        })
+        .collect();
     (!problems.is_empty()).then(|| problems.join(", and "))
 }
 

@@ -576,6 +576,53 @@ pub(crate) fn label<'a>(map: &'a Option<BTreeMap<String, String>>, key: &str) ->
     map.as_ref().and_then(|m| m.get(key)).map(String::as_str)
 }
 
+/// Why a revision cannot inject a new pod now. Its injector webhooks fail closed
+/// (`failurePolicy: Fail`, istio-discovery/templates/mutatingwebhook.yaml), so every pod a
+/// restart creates would be rejected.
+#[derive(Debug, Clone, PartialEq)]
+pub enum InjectProblem {
+    /// No istiod Deployment (`app=istiod`, `istio.io/rev=<revision>`).
+    NoIstiod,
+    /// Its istiod Deployment is scaled to 0.
+    ScaledToZero { istiod: Istiod },
+    /// None of its istiod replicas is ready.
+    NotReady { istiod: Istiod },
+    /// No injector ConfigMap: istiod then serves no injection at all ("Skipping sidecar
+    /// injector, template not found", pilot/pkg/bootstrap/sidecarinjector.go).
+    NoInjectorConfigMap { configmap: String },
+}
+
+impl ControlPlane {
+    /// Everything that stops `revision` from injecting a new pod now; empty when it can.
+    pub fn inject_problems(&self, revision: &str) -> Vec<InjectProblem> {
+        let r = self.revisions.get(revision);
+        let mut out = vec![];
+        match r.and_then(|r| r.istiod.as_ref()) {
+            None => out.push(InjectProblem::NoIstiod),
+            Some(i) if i.replicas == 0 => out.push(InjectProblem::ScaledToZero { istiod: i.clone() }),
+            Some(i) if i.ready_replicas == 0 => out.push(InjectProblem::NotReady { istiod: i.clone() }),
+            Some(_) => {}
+        }
+        if r.and_then(|r| r.injector.as_ref()).is_none() {
+            out.push(InjectProblem::NoInjectorConfigMap {
+                configmap: injector_configmap(revision),
+            });
+        }
+        out
+    }
+}
+
+/// The injector ConfigMap istiod of a revision injects from: `istio-sidecar-injector`, or
+/// `istio-sidecar-injector-<rev>` (istio-discovery/templates/istiod-injector-configmap.yaml,
+/// pilot/pkg/bootstrap/sidecarinjector.go).
+pub fn injector_configmap(revision: &str) -> String {
+    if revision == labels::DEFAULT_REVISION {
+        "istio-sidecar-injector".to_string()
+    } else {
+        format!("istio-sidecar-injector-{revision}")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -9,7 +9,9 @@ pub mod namespace;
 pub mod proxy;
 pub mod selector;
 
-pub use controlplane::{ControlPlane, InjectorConfig, InjectorMatch, InjectorWebhook, Istiod, Revision, Tag, Target};
+pub use controlplane::{
+    ControlPlane, InjectProblem, InjectorConfig, InjectorMatch, InjectorWebhook, Istiod, Revision, Tag, Target,
+};
 pub use expectation::{Expectation, NoSidecar};
 pub use image::ImageRef;
 pub use mesh::{Component, Mesh, OutOfDateReason, OutOfDateWorkload, ProxyState, TagListing, Warning};

@@ -7,7 +7,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use shared::model::{ControlPlane, Expectation, Mesh, ProxyState, Warning};
+use shared::model::{ControlPlane, Expectation, InjectProblem, Mesh, ProxyState, Warning};
 
 /// Why each revision a restart would send pods to cannot inject them.
 #[derive(Debug, Default)]
@@ -72,32 +72,19 @@ impl Rejections {
 /// `istio-sidecar-injector[-<rev>]` istiod skips its injector and serves no `/inject`:
 /// pilot/pkg/bootstrap/sidecarinjector.go initSidecarInjector).
 pub(crate) fn cannot_inject(cp: &ControlPlane, name: &str) -> Option<String> {
-    let Some(rev) = cp.revisions.get(name) else {
-        return Some(format!("revision {name} has no istiod"));
-    };
-    match &rev.istiod {
-        None => Some(format!("revision {name} has no istiod")),
-        Some(i) if i.replicas == 0 => Some(format!("revision {name}'s istiod is scaled to 0")),
-        Some(i) if i.ready_replicas == 0 => Some(format!(
+    // The first problem, in revisions' words; the rule is the model's.
+    let problem = cp.inject_problems(name).into_iter().next()?;
+    Some(match problem {
+        InjectProblem::NoIstiod => format!("revision {name} has no istiod"),
+        InjectProblem::ScaledToZero { .. } => format!("revision {name}'s istiod is scaled to 0"),
+        InjectProblem::NotReady { istiod: i } => format!(
             "revision {name}'s istiod is not ready ({}/{})",
             i.ready_replicas, i.replicas
-        )),
-        Some(_) if rev.injector.is_none() => Some(format!(
-            "revision {name} has no injector ConfigMap ({})",
-            injector_configmap(name)
-        )),
-        Some(_) => None,
-    }
-}
-
-/// `istio-sidecar-injector` for the unrevisioned install, else `istio-sidecar-injector-<rev>`
-/// (istio-discovery/templates/istiod-injector-configmap.yaml).
-fn injector_configmap(revision: &str) -> String {
-    if revision == "default" {
-        "istio-sidecar-injector".into()
-    } else {
-        format!("istio-sidecar-injector-{revision}")
-    }
+        ),
+        InjectProblem::NoInjectorConfigMap { configmap } => {
+            format!("revision {name} has no injector ConfigMap ({configmap})")
+        }
+    })
 }
 
 #[cfg(test)]
