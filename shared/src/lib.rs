@@ -4,6 +4,7 @@
 //! Each step is the same pipeline: read the cluster ([`collect`]) → model ([`model`],
 //! pure) → plan (pure, in the step) → act (API calls) → report ([`output`]).
 
+pub mod access;
 pub mod cli;
 pub mod collect;
 pub mod connect;

@@ -109,9 +109,78 @@ async fn wait_until_gone(api: Api<DynamicObject>, it: &Item, timeout: Duration) 
     }
 }
 
+/// Every request deleting `items` will make, for [`shared::access::check`]: the delete of
+/// each, and unless the API server only dry-runs it, the watch until it is gone (a list
+/// then a watch by name, as `await_condition` starts it). A client dry run sends nothing.
+pub(crate) fn needs(items: &[Item], dry_run: DryRun) -> Vec<shared::access::Need> {
+    use shared::access::Need;
+    if !dry_run.sends() {
+        return vec![];
+    }
+    let verbs: &[&'static str] = if dry_run.server() {
+        &["delete"]
+    } else {
+        &["delete", "list", "watch"]
+    };
+    let mut out = vec![];
+    for it in items {
+        let Some(k) = plan::resource_kind(&it.kind) else {
+            continue;
+        };
+        let ar = k.api_resource();
+        for verb in verbs {
+            out.push(
+                Need::new(verb, &ar.group, &ar.plural)
+                    .namespace(it.namespace.as_deref())
+                    .name(&it.name),
+            );
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn needs_are_a_delete_and_a_watch_of_each_object() {
+        let item = |kind: &str, namespace: Option<&str>, name: &str| Item {
+            kind: kind.into(),
+            namespace: namespace.map(Into::into),
+            name: name.into(),
+            uid: "u".into(),
+        };
+        let items = [
+            item("MutatingWebhookConfiguration", None, "istio-sidecar-injector-1-27"),
+            item("Deployment", Some("istio-system"), "istiod-1-27"),
+            item("EnvoyFilter", Some("istio-system"), "stats-filter-1-27"),
+        ];
+        let lines = |dry_run| -> Vec<String> { needs(&items, dry_run).iter().map(ToString::to_string).collect() };
+        assert_eq!(
+            lines(DryRun::None),
+            [
+                "delete mutatingwebhookconfigurations.admissionregistration.k8s.io istio-sidecar-injector-1-27",
+                "list mutatingwebhookconfigurations.admissionregistration.k8s.io istio-sidecar-injector-1-27",
+                "watch mutatingwebhookconfigurations.admissionregistration.k8s.io istio-sidecar-injector-1-27",
+                "delete deployments.apps istiod-1-27 in namespace istio-system",
+                "list deployments.apps istiod-1-27 in namespace istio-system",
+                "watch deployments.apps istiod-1-27 in namespace istio-system",
+                "delete envoyfilters.networking.istio.io stats-filter-1-27 in namespace istio-system",
+                "list envoyfilters.networking.istio.io stats-filter-1-27 in namespace istio-system",
+                "watch envoyfilters.networking.istio.io stats-filter-1-27 in namespace istio-system",
+            ]
+        );
+        assert_eq!(
+            lines(DryRun::Server),
+            [
+                "delete mutatingwebhookconfigurations.admissionregistration.k8s.io istio-sidecar-injector-1-27",
+                "delete deployments.apps istiod-1-27 in namespace istio-system",
+                "delete envoyfilters.networking.istio.io stats-filter-1-27 in namespace istio-system",
+            ]
+        );
+        assert!(lines(DryRun::Client).is_empty());
+    }
 
     #[test]
     fn results_read_like_before() {

@@ -119,6 +119,7 @@ pub async fn run(args: Args) -> shared::Result<u8> {
     if !dry_run.sends() {
         return report.planned(&plan);
     }
+    shared::access::check(&conn, "prune", act::needs(&plan.delete, dry_run)).await?;
     report.plan(&plan);
     if !args.yes && !dry_run.is_dry() {
         confirm(&revision, plan.delete.len())?;

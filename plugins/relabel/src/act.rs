@@ -7,6 +7,7 @@ use kube::Resource;
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams, Preconditions};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+use shared::access::Need;
 use shared::output::DryRun;
 use shared::{Connection, error::api_error};
 
@@ -207,5 +208,150 @@ where
             api.delete(&w.name, &params).await.map(drop)
         }
         _ => api.replace(&w.name, &post, object).await.map(drop),
+    }
+}
+
+/// Every request relabeling the planned namespaces will make, for
+/// [`shared::access::check`]: a patch of each namespace to change (and, after a conflict, a
+/// read of it). A client dry run sends nothing.
+pub(crate) fn namespace_needs(planned: &[Planned], dry_run: DryRun) -> Vec<Need> {
+    if !dry_run.sends() {
+        return vec![];
+    }
+    planned
+        .iter()
+        .filter(|p| matches!(p.decision, Decision::Change { .. }))
+        .flat_map(|p| ["patch", "get"].map(|verb| Need::new(verb, "", "namespaces").name(&p.namespace.name)))
+        .collect()
+}
+
+/// Every request a tag change will make, for [`shared::access::check`]: the reads of its
+/// companions (the Services of `namespace`, the `validator`), then each write as [`tag`]
+/// sends it (a create, a delete, or a replace, which is an update). A client dry run sends
+/// nothing.
+pub(crate) fn tag_needs((namespace, validator): (&str, Option<&str>), writes: &[Write], dry_run: DryRun) -> Vec<Need> {
+    if !dry_run.sends() {
+        return vec![];
+    }
+    let webhooks = |verb, resource| Need::new(verb, "admissionregistration.k8s.io", resource);
+    let mut out = vec![Need::new("list", "", "services").namespace(Some(namespace))];
+    out.extend(validator.map(|v| webhooks("get", "validatingwebhookconfigurations").name(v)));
+    for w in writes {
+        let verb = match w.action {
+            ObjectAction::Created => "create",
+            ObjectAction::Deleted => "delete",
+            _ => "update",
+        };
+        let need = match w.kind {
+            "Service" => Need::new(verb, "", "services").namespace(w.namespace.as_deref()),
+            "ValidatingWebhookConfiguration" => webhooks(verb, "validatingwebhookconfigurations"),
+            _ => webhooks(verb, "mutatingwebhookconfigurations"),
+        };
+        out.push(need.name(&w.name));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::fixtures::{canary, ns};
+    use crate::plan::namespaces::{Chosen, Request};
+
+    fn lines(needs: &[Need]) -> Vec<String> {
+        needs.iter().map(ToString::to_string).collect()
+    }
+
+    #[test]
+    fn namespace_needs_are_a_patch_of_each_namespace_changed() {
+        let cp = canary();
+        let namespaces = [ns("default", Some("1-27"), None), ns("other", Some("1-28"), None)];
+        let request = Request::new(Some("1-28"), None, false, &cp).unwrap();
+        let planned = crate::plan::namespaces::plan(&namespaces, Chosen::Named, &request, &cp);
+        assert_eq!(
+            lines(&namespace_needs(&planned, DryRun::None)),
+            ["patch namespaces default", "get namespaces default"],
+            "other is on 1-28 already"
+        );
+        assert_eq!(
+            namespace_needs(&planned, DryRun::Server),
+            namespace_needs(&planned, DryRun::None)
+        );
+        assert!(namespace_needs(&planned, DryRun::Client).is_empty());
+    }
+
+    #[test]
+    fn tag_needs_are_the_companion_reads_and_each_write() {
+        let write = |kind, name: &str, namespace: Option<&str>, action| Write {
+            kind,
+            name: name.into(),
+            namespace: namespace.map(Into::into),
+            action,
+            object: Err(shared::Error::Usage("not built in this test".into())),
+        };
+        // Moving `default` where neither its Service nor the validator exists, the
+        // unrevisioned injector deactivated.
+        let writes = [
+            write(
+                "MutatingWebhookConfiguration",
+                "istio-revision-tag-default",
+                None,
+                ObjectAction::Replaced,
+            ),
+            write(
+                "MutatingWebhookConfiguration",
+                "istio-sidecar-injector",
+                None,
+                ObjectAction::Deactivated,
+            ),
+            write(
+                "Service",
+                "istiod-revision-tag-default",
+                Some("istio-system"),
+                ObjectAction::Created,
+            ),
+            write(
+                "ValidatingWebhookConfiguration",
+                "istiod-default-validator",
+                None,
+                ObjectAction::Created,
+            ),
+        ];
+        let companions = ("istio-system", Some("istiod-default-validator"));
+        assert_eq!(
+            lines(&tag_needs(companions, &writes, DryRun::Server)),
+            [
+                "list services in namespace istio-system",
+                "get validatingwebhookconfigurations.admissionregistration.k8s.io istiod-default-validator",
+                "update mutatingwebhookconfigurations.admissionregistration.k8s.io istio-revision-tag-default",
+                "update mutatingwebhookconfigurations.admissionregistration.k8s.io istio-sidecar-injector",
+                "create services in namespace istio-system",
+                "create validatingwebhookconfigurations.admissionregistration.k8s.io",
+            ]
+        );
+        // Removing a tag: its configuration and Service deleted, no validator read.
+        let writes = [
+            write(
+                "MutatingWebhookConfiguration",
+                "istio-revision-tag-prod",
+                None,
+                ObjectAction::Deleted,
+            ),
+            write(
+                "Service",
+                "istiod-revision-tag-prod",
+                Some("istio-system"),
+                ObjectAction::Deleted,
+            ),
+        ];
+        assert_eq!(
+            lines(&tag_needs(("istio-system", None), &writes, DryRun::None)),
+            [
+                "list services in namespace istio-system",
+                "delete mutatingwebhookconfigurations.admissionregistration.k8s.io istio-revision-tag-prod",
+                "delete services istiod-revision-tag-prod in namespace istio-system",
+            ]
+        );
+        assert!(tag_needs(companions, &writes, DryRun::Client).is_empty());
     }
 }

@@ -116,6 +116,7 @@ async fn relabel_namespaces(args: &Args, conn: &Connection) -> shared::Result<u8
     plan::namespaces::check_from(args.from.as_deref(), &namespaces, &cp)?;
     let planned = plan::namespaces::plan(&namespaces, chosen, &request, &cp);
     let decide = |ns: &plan::NamespaceState| plan::namespaces::decide(ns, chosen, &request, &cp);
+    shared::access::check(conn, "relabel", act::namespace_needs(&planned, args.dry_run.dry_run)).await?;
     let attempts = act::relabel(conn, planned, decide, args.dry_run.dry_run).await;
     let outcomes = report::outcomes(attempts, &cp);
     report::namespaces(&outcomes, &namespaces, &cp, args)?;
@@ -140,6 +141,8 @@ async fn move_tag(args: &Args, conn: &Connection, tag: &str) -> shared::Result<u
         Some((namespace, validator)) => {
             let companions = read::companions(conn, namespace, validator).await;
             let writes = plan::tags::writes(&plan, &cluster.webhooks, companions, args.force)?;
+            let needs = act::tag_needs((namespace, validator), &writes, args.dry_run.dry_run);
+            shared::access::check(conn, "relabel", needs).await?;
             act::tag(conn, writes, args.dry_run.dry_run).await?
         }
     };

@@ -634,9 +634,104 @@ fn restart_stamp() -> String {
         .to_string()
 }
 
+/// Every request the restarts of `roll` will make, for [`shared::access::check`]: for each
+/// workload, read it (`roll_kind`), patch it (`restart`), and unless the API server only
+/// dry-runs the patch, follow it (`wait`: a list then a watch by name) and list its new pods
+/// and what tells them apart (ReplicaSets of a Deployment, ControllerRevisions of a
+/// DaemonSet; a StatefulSet's pods carry its revision). A client dry run sends nothing.
+pub(crate) fn needs<'a>(
+    roll: impl IntoIterator<Item = &'a OutOfDateWorkload>,
+    dry_run: DryRun,
+) -> Vec<shared::access::Need> {
+    use shared::access::Need;
+    if !dry_run.sends() {
+        return vec![];
+    }
+    let mut out = vec![];
+    for o in roll {
+        let (ns, w) = (Some(o.namespace.as_str()), &o.workload);
+        let (resource, tells_new) = match w.kind.as_str() {
+            "Deployment" => ("deployments", Some("replicasets")),
+            "StatefulSet" => ("statefulsets", None),
+            "DaemonSet" => ("daemonsets", Some("controllerrevisions")),
+            _ => continue,
+        };
+        let on = |verb| Need::new(verb, "apps", resource).namespace(ns).name(&w.name);
+        out.extend([on("get"), on("patch")]);
+        if dry_run.server() {
+            continue;
+        }
+        out.extend([on("list"), on("watch"), Need::new("list", "", "pods").namespace(ns)]);
+        out.extend(tells_new.map(|r| Need::new("list", "apps", r).namespace(ns)));
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn workload(ns: &str, kind: &str, name: &str) -> OutOfDateWorkload {
+        OutOfDateWorkload {
+            namespace: ns.into(),
+            workload: shared::model::Workload {
+                kind: kind.into(),
+                name: name.into(),
+            },
+            gateway: false,
+            pods: 2,
+            out_of_date_pods: 2,
+            from_revisions: ["1-27".to_string()].into(),
+            to_revision: Some("1-28".into()),
+            to_version: Some("1.28.3".into()),
+            reasons: std::collections::BTreeSet::new(),
+        }
+    }
+
+    #[test]
+    fn needs_are_what_each_restart_reads_writes_and_watches() {
+        let roll = [
+            workload("default", "Deployment", "webapp"),
+            workload("db", "StatefulSet", "db"),
+            workload("kube-node", "DaemonSet", "agent"),
+        ];
+        let lines = |dry_run| -> Vec<String> { needs(&roll, dry_run).iter().map(ToString::to_string).collect() };
+        assert_eq!(
+            lines(DryRun::None),
+            [
+                "get deployments.apps webapp in namespace default",
+                "patch deployments.apps webapp in namespace default",
+                "list deployments.apps webapp in namespace default",
+                "watch deployments.apps webapp in namespace default",
+                "list pods in namespace default",
+                "list replicasets.apps in namespace default",
+                "get statefulsets.apps db in namespace db",
+                "patch statefulsets.apps db in namespace db",
+                "list statefulsets.apps db in namespace db",
+                "watch statefulsets.apps db in namespace db",
+                "list pods in namespace db",
+                "get daemonsets.apps agent in namespace kube-node",
+                "patch daemonsets.apps agent in namespace kube-node",
+                "list daemonsets.apps agent in namespace kube-node",
+                "watch daemonsets.apps agent in namespace kube-node",
+                "list pods in namespace kube-node",
+                "list controllerrevisions.apps in namespace kube-node",
+            ]
+        );
+        // The server runs the patch and RBAC but nothing is watched.
+        assert_eq!(
+            lines(DryRun::Server),
+            [
+                "get deployments.apps webapp in namespace default",
+                "patch deployments.apps webapp in namespace default",
+                "get statefulsets.apps db in namespace db",
+                "patch statefulsets.apps db in namespace db",
+                "get daemonsets.apps agent in namespace kube-node",
+                "patch daemonsets.apps agent in namespace kube-node",
+            ]
+        );
+        assert!(lines(DryRun::Client).is_empty());
+    }
 
     #[test]
     fn restart_stamp_is_rfc3339_seconds() {

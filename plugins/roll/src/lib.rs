@@ -164,6 +164,8 @@ pub async fn run(args: Args) -> shared::Result<u8> {
     let revision = args.revision.as_deref().map(|r| plan::revision(&mesh, r)).transpose()?;
     let plan = plan::plan(&mesh, &args.filters(revision), &objects);
     let settings = args.settings(&scope);
+    let needs = act::needs(plan.roll.iter().map(|p| &p.workload), settings.dry_run);
+    shared::access::check(&conn, "roll", needs).await?;
     report::print_plan(&plan, &settings, &args.step.output);
     if !settings.dry_run.sends() || plan.roll.is_empty() {
         // --dry-run, or nothing to do: the plan is the whole answer.
