@@ -80,6 +80,54 @@ pub fn closed_pipe() -> ! {
     std::process::exit(141)
 }
 
+/// The signal that stops a step that changes the cluster: each stops it the same way (no
+/// new change is sent, a summary of what was done and what is left), and each has its exit
+/// code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub enum Signal {
+    /// Ctrl-C.
+    #[serde(rename = "SIGINT")]
+    Interrupt,
+    /// `kill`, a CI job cancelled, a pod stopped.
+    #[serde(rename = "SIGTERM")]
+    Terminate,
+}
+
+impl Signal {
+    /// 130 or 143: 128 + the signal's number, the status a shell shows for it.
+    pub fn exit_code(self) -> u8 {
+        match self {
+            Signal::Interrupt => crate::exit::INTERRUPTED,
+            Signal::Terminate => crate::exit::TERMINATED,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Signal::Interrupt => "Ctrl-C",
+            Signal::Terminate => "SIGTERM",
+        }
+    }
+}
+
+/// The first SIGINT or SIGTERM; pending forever if neither can be listened to. Once
+/// listened to, neither ends the process any more: the step stops itself.
+pub async fn stop_signal() -> Option<Signal> {
+    let interrupt = async { tokio::signal::ctrl_c().await.ok().map(|()| Signal::Interrupt) };
+    let terminate = async {
+        #[cfg(unix)]
+        if let Ok(mut term) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            return term.recv().await.map(|()| Signal::Terminate);
+        }
+        std::future::pending::<Option<Signal>>().await
+    };
+    tokio::select! {
+        Some(s) = interrupt => Some(s),
+        Some(s) = terminate => Some(s),
+        else => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -3,9 +3,12 @@
 
 use std::io::{IsTerminal, Write};
 
-use comfy_table::{ContentArrangement, Table, presets};
+use comfy_table::{ContentArrangement, presets};
 use owo_colors::{OwoColorize, Style};
 use serde::Serialize;
+
+/// The table [`table`] makes, for steps that draw their own.
+pub use comfy_table::Table;
 
 /// Version of the `-o json|yaml` documents. Bumped only on an incompatible change;
 /// fields may be added without a bump.
@@ -74,6 +77,12 @@ impl OutputArgs {
 
     pub fn machine(&self) -> bool {
         matches!(self.format, Format::Json | Format::Yaml)
+    }
+
+    /// Whether stdout carries only what a script reads (`-o json|yaml|name`): progress and
+    /// notes for people then go to stderr, or nowhere.
+    pub fn scripted(&self) -> bool {
+        self.machine() || self.format == Format::Name
     }
 
     /// Whether tables keep their header row (`--no-headers` drops it).
@@ -260,6 +269,17 @@ where
     names.into_iter().map(|n| format!("{n}\n")).collect()
 }
 
+/// One object as kubectl's `-o name` prints it: `kind.group/name` in lower case, the kind
+/// alone for the core group (`deployment.apps/web`, `service/istiod`), never a namespace
+/// (`printObj` in staging/src/k8s.io/cli-runtime/pkg/printers/name.go).
+pub fn object_name(group: &str, kind: &str, name: &str) -> String {
+    if group.is_empty() {
+        format!("{}/{name}", kind.to_lowercase())
+    } else {
+        format!("{}.{group}/{name}", kind.to_lowercase())
+    }
+}
+
 /// Print a document as JSON or YAML.
 fn print_document<T: Serialize>(format: Format, doc: &T) -> crate::Result<()> {
     let text = match format {
@@ -347,6 +367,12 @@ mod tests {
             "namespace/default\nnamespace/prod\n"
         );
         assert_eq!(names(Vec::<String>::new()), "");
+        assert_eq!(object_name("apps", "Deployment", "web"), "deployment.apps/web");
+        assert_eq!(object_name("", "Service", "istiod"), "service/istiod");
+        assert_eq!(
+            object_name("admissionregistration.k8s.io", "MutatingWebhookConfiguration", "x"),
+            "mutatingwebhookconfiguration.admissionregistration.k8s.io/x"
+        );
     }
 
     #[test]

@@ -17,7 +17,6 @@ use kube::api::{Api, ListParams, Patch, PatchParams};
 use kube::runtime::{WatchStreamExt, watcher};
 use serde::Serialize;
 use shared::error::chain;
-use shared::exit;
 use shared::model::{ControlPlane, OutOfDateWorkload, Proxy, labels};
 use shared::output::DryRun;
 use shared::rollout::{self, Progress, Rollout, Status};
@@ -125,52 +124,9 @@ pub(crate) enum RollResult {
     NotStarted,
 }
 
-/// The signal that stopped the roll: each stops it the same way (no new restart, a
-/// summary), and each has its exit code.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-pub(crate) enum Signal {
-    /// Ctrl-C.
-    #[serde(rename = "SIGINT")]
-    Interrupt,
-    /// `kill`, a CI job cancelled, a pod stopped.
-    #[serde(rename = "SIGTERM")]
-    Terminate,
-}
-
-impl Signal {
-    /// 130 or 143: 128 + the signal's number, the status a shell shows for it.
-    pub(crate) fn exit_code(self) -> u8 {
-        match self {
-            Signal::Interrupt => exit::INTERRUPTED,
-            Signal::Terminate => exit::TERMINATED,
-        }
-    }
-
-    pub(crate) fn name(self) -> &'static str {
-        match self {
-            Signal::Interrupt => "Ctrl-C",
-            Signal::Terminate => "SIGTERM",
-        }
-    }
-}
-
-/// The first SIGINT or SIGTERM; pending forever if neither can be listened to. Once
-/// listened to, neither ends the process any more: the roll stops itself.
-async fn stop_signal() -> Option<Signal> {
-    let interrupt = async { tokio::signal::ctrl_c().await.ok().map(|()| Signal::Interrupt) };
-    let terminate = async {
-        #[cfg(unix)]
-        if let Ok(mut term) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            return term.recv().await.map(|()| Signal::Terminate);
-        }
-        std::future::pending::<Option<Signal>>().await
-    };
-    tokio::select! {
-        Some(s) = interrupt => Some(s),
-        Some(s) = terminate => Some(s),
-        else => None,
-    }
-}
+/// The signal that stopped the roll (no new restart, a summary), shared with prune.
+pub(crate) use shared::cli::Signal;
+use shared::cli::stop_signal;
 
 /// What every workload's roll shares.
 pub(crate) struct Ctx<'a> {
