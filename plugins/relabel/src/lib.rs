@@ -133,7 +133,7 @@ async fn move_tag(args: &Args, conn: &Connection, tag: &str) -> shared::Result<u
         (None, false) => TagRequest::Undo,
     };
     let Some(plan) = plan::tags::plan(tag, request, &cluster, args.force)? else {
-        report::nothing_to_undo(tag);
+        report::nothing_to_undo(tag, &args.step.output);
         return Ok(exit::OK);
     };
     let written = match plan.companions() {

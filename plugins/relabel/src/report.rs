@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 use shared::model::ControlPlane;
-use shared::output::{DryRun, Envelope, Paint};
+use shared::output::{DryRun, Envelope, Format, Paint};
 
 use crate::Args;
 use crate::act::{Attempt, Failure, Written};
@@ -120,6 +120,14 @@ pub(crate) fn namespaces(
         };
         return Envelope::with_dry_run(KIND, dry_run, body).print(args.step.output.format);
     }
+    if args.step.output.format == Format::Name {
+        let (names, notes) = namespace_names(outcomes, args.step.output.paint(), dry_run);
+        if outcomes.is_empty() {
+            eprint!("{}", nothing_to_do(args));
+        }
+        eprint!("{notes}");
+        return shared::output::write_stdout(&names);
+    }
     if outcomes.is_empty() {
         print!("{}", nothing_to_do(args));
         return Ok(());
@@ -134,6 +142,23 @@ pub(crate) fn namespaces(
     out.push_str(&roll_hint(outcomes, paint));
     print!("{out}");
     Ok(())
+}
+
+/// `-o name`: `namespace/NAME` of each namespace relabeled (with `--dry-run`, that would
+/// be), as `kubectl label -o name` prints what it labelled; the lines of the namespaces
+/// left as they were, skipped or failed, for stderr.
+fn namespace_names(outcomes: &[NamespaceOutcome], paint: Paint, dry_run: DryRun) -> (String, String) {
+    let (mut names, mut notes) = (String::new(), String::new());
+    for o in outcomes {
+        if o.action == NamespaceAction::Relabeled {
+            names.push_str(&shared::output::object_name("", "Namespace", &o.namespace));
+            names.push('\n');
+        } else {
+            notes.push_str(&namespace_line(o, paint, dry_run));
+            notes.push('\n');
+        }
+    }
+    (names, notes)
 }
 
 fn nothing_to_do(args: &Args) -> &'static str {
@@ -212,9 +237,14 @@ fn roll_hint(outcomes: &[NamespaceOutcome], paint: Paint) -> String {
     ))
 }
 
-/// `--tag <tag> --undo` with nothing remembered.
-pub(crate) fn nothing_to_undo(tag: &str) {
-    println!("revision tag {tag} has no {PREVIOUS} annotation: nothing to undo");
+/// `--tag <tag> --undo` with nothing remembered (on stderr when stdout is for scripts).
+pub(crate) fn nothing_to_undo(tag: &str, output: &shared::output::OutputArgs) {
+    let line = format!("revision tag {tag} has no {PREVIOUS} annotation: nothing to undo");
+    if output.scripted() {
+        eprintln!("{line}");
+    } else {
+        println!("{line}");
+    }
 }
 
 /// Print a tag move and the objects written.
@@ -231,8 +261,41 @@ pub(crate) fn tag(plan: &TagPlan<'_>, written: &[Written], args: &Args) -> share
         };
         return Envelope::with_dry_run(KIND, dry_run, body).print(args.step.output.format);
     }
-    print!("{}", tag_text(plan, written, args.step.output.paint(), dry_run));
+    let paint = args.step.output.paint();
+    if args.step.output.format == Format::Name {
+        let (names, notes) = object_names(plan, written, paint, dry_run);
+        eprint!("{notes}");
+        return shared::output::write_stdout(&names);
+    }
+    print!("{}", tag_text(plan, written, paint, dry_run));
     Ok(())
+}
+
+/// `-o name` for a tag: each object written (created, replaced, deactivated, restored or
+/// deleted; with `--dry-run`, that would be), as kubectl names it
+/// (`mutatingwebhookconfiguration.admissionregistration.k8s.io/istio-revision-tag-prod`,
+/// `service/istiod-revision-tag-prod`); an unchanged tag and the objects that failed, for
+/// stderr.
+fn object_names(plan: &TagPlan<'_>, written: &[Written], paint: Paint, dry_run: DryRun) -> (String, String) {
+    let (mut names, mut notes) = (String::new(), String::new());
+    if plan.result == TagResult::Unchanged {
+        let to = plan.to.as_deref().unwrap_or("-");
+        notes = format!("revision tag {} unchanged: already points to revision {to}\n", plan.tag);
+    }
+    for o in written {
+        if o.error.is_some() {
+            notes.push_str(object_line(o, paint, dry_run.suffix()).trim_start());
+        } else {
+            let group = if o.kind.ends_with("WebhookConfiguration") {
+                "admissionregistration.k8s.io"
+            } else {
+                ""
+            };
+            names.push_str(&shared::output::object_name(group, o.kind, &o.name));
+            names.push('\n');
+        }
+    }
+    (names, notes)
 }
 
 fn tag_text(plan: &TagPlan<'_>, written: &[Written], paint: Paint, dry_run: DryRun) -> String {
@@ -391,6 +454,30 @@ mod tests {
     }
 
     #[test]
+    fn name_output_lists_the_namespaces_relabeled_and_leaves_the_rest_to_stderr() {
+        let cp = canary();
+        let rows = outcomes(
+            vec![
+                attempt(change("1-28"), None),
+                attempt(
+                    Decision::Skip {
+                        reason: "follows tag default".into(),
+                    },
+                    None,
+                ),
+                attempt(change("1-28"), Some(Failure::Patch("forbidden".into()))),
+            ],
+            &cp,
+        );
+        let (names, notes) = namespace_names(&rows, Paint { enabled: false }, DryRun::Client);
+        assert_eq!(names, "namespace/shop\n");
+        assert_eq!(
+            notes,
+            "namespace/shop skipped: follows tag default\nnamespace/shop failed: forbidden\n"
+        );
+    }
+
+    #[test]
     fn the_document_carries_the_envelope_and_the_namespaces() {
         let rows = outcomes(vec![attempt(change("1-28"), None)], &canary());
         let body = NamespacesBody {
@@ -444,6 +531,25 @@ mod tests {
              \x20 service/istiod-revision-tag-default -n istio-system failed: forbidden\n\
              Namespaces that move with it: legacy (istio-injection=enabled)\n\
              Running pods keep their proxy until restarted; next: kubectl mesh roll\n"
+        );
+        let (names, notes) = object_names(&plan, &written, Paint { enabled: false }, DryRun::None);
+        assert_eq!(
+            names,
+            "mutatingwebhookconfiguration.admissionregistration.k8s.io/istio-revision-tag-default\n"
+        );
+        assert_eq!(
+            notes,
+            "service/istiod-revision-tag-default -n istio-system failed: forbidden\n"
+        );
+        let unchanged = TagPlan {
+            result: TagResult::Unchanged,
+            ..plan
+        };
+        let (names, notes) = object_names(&unchanged, &[], Paint { enabled: false }, DryRun::None);
+        assert_eq!(names, "");
+        assert_eq!(
+            notes,
+            "revision tag default unchanged: already points to revision 1-28\n"
         );
         let doc = serde_json::to_value(&written[1]).unwrap();
         assert_eq!(doc["action"], "failed");

@@ -169,10 +169,7 @@ pub async fn run(args: Args) -> shared::Result<u8> {
     report::print_plan(&plan, &settings, &args.step.output);
     if !settings.dry_run.sends() || plan.roll.is_empty() {
         // --dry-run, or nothing to do: the plan is the whole answer.
-        if args.step.output.machine() {
-            let not_started = vec![Outcome::default(); plan.roll.len()];
-            report::print_document(&plan, &not_started, None, &settings, args.step.output.format)?;
-        }
+        report::print_planned(&plan, &settings, &args.step.output)?;
         let held_back = !settings.dry_run.is_dry() && held_back(&plan);
         return Ok(if held_back { SKIPPED_FOR_AVAILABILITY } else { exit::OK });
     }
@@ -219,7 +216,8 @@ impl Args {
 /// Act on the plan while the display and the report follow its events.
 async fn roll(conn: &Connection, args: &Args, plan: &Plan, settings: &Settings) -> (Vec<Outcome>, Option<Signal>) {
     let labels = plan.roll.iter().map(plan::Planned::label).collect();
-    let machine = args.step.output.machine();
+    // With -o json|yaml|name stdout is for scripts: progress goes to stderr.
+    let machine = args.step.output.scripted();
     let live = !machine && std::io::stdout().is_terminal();
     let ui = display::Ui::new(labels, live, machine, args.step.output.paint());
     let outcomes = RefCell::new(vec![Outcome::default(); plan.roll.len()]);

@@ -7,7 +7,7 @@ use std::time::Duration;
 use jiff::Timestamp;
 use serde::Serialize;
 use shared::model::OutOfDateWorkload;
-use shared::output::{DryRun, Envelope, Format, OutputArgs, Paint, render, table};
+use shared::output::{DryRun, Envelope, Format, OutputArgs, Paint, Table, render, render_rows, table};
 
 use crate::act::{Event, RollResult, Signal};
 use crate::plan::{NotRestarted, Plan, Planned, SkipCause, Skipped};
@@ -85,6 +85,27 @@ impl Outcome {
     }
 }
 
+/// How the text is drawn, from the output flags: colours, and tables with or without
+/// their header row (`--no-headers`).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Look {
+    pub(crate) paint: Paint,
+    pub(crate) headers: bool,
+}
+
+impl Look {
+    pub(crate) fn new(output: &OutputArgs) -> Look {
+        Look {
+            paint: output.paint(),
+            headers: output.headers(),
+        }
+    }
+
+    fn table(self, t: &Table) -> String {
+        if self.headers { render(t) } else { render_rows(t) }
+    }
+}
+
 fn millis(t: Timestamp) -> String {
     t.strftime("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
 }
@@ -105,21 +126,22 @@ fn target(w: &OutOfDateWorkload) -> String {
     }
 }
 
-fn plan_text(plan: &Plan, s: &Settings, paint: Paint) -> String {
+fn plan_text(plan: &Plan, s: &Settings, look: Look) -> String {
+    let paint = look.paint;
     let mut out = String::new();
     if plan.roll.is_empty() {
         out.push_str(&nothing_to_do(plan, s));
     } else {
-        out.push_str(&roll_table(plan, s));
+        out.push_str(&roll_table(plan, s, look));
     }
-    listed(&mut out, "Not restarted:", &plan.skipped, paint);
+    listed(&mut out, "Not restarted:", &plan.skipped, look);
     listed(
         &mut out,
         "Needing manual action (never deleted by roll):",
         &plan.manual,
-        paint,
+        look,
     );
-    not_restarted(&mut out, &plan.not_restarted, paint);
+    not_restarted(&mut out, &plan.not_restarted, look);
     for t in &plan.target_problems {
         out.push_str(&paint.warn(&format!(
             "warning: revision {} cannot inject new pods now: {}; roll restarts nothing into it until it can\n",
@@ -157,7 +179,7 @@ fn nothing_to_do(plan: &Plan, s: &Settings) -> String {
 
 /// The heading and the table of the workloads to restart, in order, each with what its
 /// restart does to its ready pods.
-fn roll_table(plan: &Plan, s: &Settings) -> String {
+fn roll_table(plan: &Plan, s: &Settings, look: Look) -> String {
     let how = if s.max_parallel == 1 {
         "one at a time".to_string()
     } else {
@@ -197,15 +219,15 @@ fn roll_table(plan: &Plan, s: &Settings) -> String {
             p.availability.cell(),
         ]);
     }
-    out.push_str(&indent(&render(&t)));
+    out.push_str(&indent(&look.table(&t)));
     out
 }
 
-fn listed(out: &mut String, title: &str, items: &[Skipped], paint: Paint) {
+fn listed(out: &mut String, title: &str, items: &[Skipped], look: Look) {
     if items.is_empty() {
         return;
     }
-    out.push_str(&format!("{}\n", paint.bold(title)));
+    out.push_str(&format!("{}\n", look.paint.bold(title)));
     let mut t = table(&["namespace", "workload", "out of date", "why"]);
     for s in items {
         t.add_row(vec![
@@ -215,16 +237,17 @@ fn listed(out: &mut String, title: &str, items: &[Skipped], paint: Paint) {
             s.reason.clone(),
         ]);
     }
-    out.push_str(&indent(&render(&t)));
+    out.push_str(&indent(&look.table(&t)));
 }
 
-fn not_restarted(out: &mut String, items: &[NotRestarted], paint: Paint) {
+fn not_restarted(out: &mut String, items: &[NotRestarted], look: Look) {
     if items.is_empty() {
         return;
     }
     out.push_str(&format!(
         "{}\n",
-        paint.bold("Out of date, not restarted by roll (a restart would not update them):")
+        look.paint
+            .bold("Out of date, not restarted by roll (a restart would not update them):")
     ));
     let mut t = table(&["namespace", "workload", "kind", "out of date", "why"]);
     for n in items {
@@ -236,7 +259,7 @@ fn not_restarted(out: &mut String, items: &[NotRestarted], paint: Paint) {
             n.reason.clone(),
         ]);
     }
-    out.push_str(&indent(&render(&t)));
+    out.push_str(&indent(&look.table(&t)));
 }
 
 fn indent(text: &str) -> String {
@@ -280,7 +303,16 @@ fn counts(outcomes: &[Outcome]) -> Counts {
     c
 }
 
-fn summary_text(plan: &Plan, outcomes: &[Outcome], signal: Option<Signal>, dry_run: DryRun, paint: Paint) -> String {
+fn summary_text(plan: &Plan, outcomes: &[Outcome], signal: Option<Signal>, dry_run: DryRun, look: Look) -> String {
+    let mut out = results_text(plan, outcomes, dry_run, look);
+    out.push_str(&held_back_text(plan, look.paint));
+    out.push_str(&ending(plan, outcomes, signal, dry_run));
+    out
+}
+
+/// The results table, the counts, and each workload's message.
+fn results_text(plan: &Plan, outcomes: &[Outcome], dry_run: DryRun, look: Look) -> String {
+    let paint = look.paint;
     let c = counts(outcomes);
     let word = |r| word(r, dry_run);
     let mut out = String::from("\n");
@@ -297,7 +329,7 @@ fn summary_text(plan: &Plan, outcomes: &[Outcome], signal: Option<Signal>, dry_r
             o.restarted_at.clone().unwrap_or_else(|| "-".into()),
         ]);
     }
-    out.push_str(&render(&t));
+    out.push_str(&look.table(&t));
     out.push('\n');
     let refused = if c.refused > 0 {
         format!(", {} refused", c.refused)
@@ -324,20 +356,24 @@ fn summary_text(plan: &Plan, outcomes: &[Outcome], signal: Option<Signal>, dry_r
             out.push('\n');
         }
     }
+    out
+}
+
+/// The workloads left alone because their restart would take them down, if any.
+fn held_back_text(plan: &Plan, paint: Paint) -> String {
     let held: Vec<String> = plan
         .skipped
         .iter()
         .filter(|k| k.cause == SkipCause::Availability)
         .map(|k| format!("{}/{}", k.workload.namespace, k.workload.workload))
         .collect();
-    if !held.is_empty() {
-        out.push_str(&paint.warn(&format!(
-            "Left alone for availability (see the plan above; --allow-downtime restarts them): {}\n",
-            held.join(", ")
-        )));
+    if held.is_empty() {
+        return String::new();
     }
-    out.push_str(&ending(plan, outcomes, signal, dry_run));
-    out
+    paint.warn(&format!(
+        "Left alone for availability (see the plan above; --allow-downtime restarts them): {}\n",
+        held.join(", ")
+    ))
 }
 
 /// `1 of 2 (plan ≥1)`: the fewest ready pods seen against the plan's promise.
@@ -474,12 +510,31 @@ struct Document<'a> {
 
 /// The plan, before anything changes (a JSON or YAML document comes at the end only).
 pub(crate) fn print_plan(plan: &Plan, s: &Settings, output: &OutputArgs) {
-    if !output.machine() {
-        print!("{}", plan_text(plan, s, output.paint()));
+    if !output.scripted() {
+        print!("{}", plan_text(plan, s, Look::new(output)));
     }
 }
 
-/// How each workload went: the summary, or the JSON or YAML document.
+/// When nothing is sent (`--dry-run`, or nothing to restart) the plan is the whole answer:
+/// for `-o json|yaml` the document with every workload not started, for `-o name` the
+/// workloads that would be restarted (and, on stderr, those held back).
+pub(crate) fn print_planned(plan: &Plan, s: &Settings, output: &OutputArgs) -> shared::Result<()> {
+    match output.format {
+        Format::Json | Format::Yaml => {
+            let not_started = vec![Outcome::default(); plan.roll.len()];
+            print_document(plan, &not_started, None, s, output.format)
+        }
+        Format::Name => {
+            eprint!("{}", held_back_notes(plan, output.paint()));
+            shared::output::write_stdout(&names(plan.roll.iter()))
+        }
+        Format::Table | Format::Wide => Ok(()),
+    }
+}
+
+/// How each workload went: the summary, the JSON or YAML document, or for `-o name` the
+/// workloads restarted (the summary then goes to stderr when the roll ended short of its
+/// plan).
 pub(crate) fn print_results(
     plan: &Plan,
     outcomes: &[Outcome],
@@ -487,15 +542,58 @@ pub(crate) fn print_results(
     s: &Settings,
     output: &OutputArgs,
 ) -> shared::Result<()> {
-    if output.machine() {
-        return print_document(plan, outcomes, signal, s, output.format);
+    let look = Look::new(output);
+    match output.format {
+        Format::Json | Format::Yaml => print_document(plan, outcomes, signal, s, output.format),
+        Format::Name => {
+            eprint!("{}", held_back_notes(plan, look.paint));
+            if outcomes.iter().any(|o| o.result != RollResult::Done) {
+                eprint!(
+                    "{}{}",
+                    results_text(plan, outcomes, s.dry_run, look),
+                    ending(plan, outcomes, signal, s.dry_run)
+                );
+            }
+            let done = plan
+                .roll
+                .iter()
+                .zip(outcomes)
+                .filter(|(_, o)| o.result == RollResult::Done);
+            shared::output::write_stdout(&names(done.map(|(p, _)| p)))
+        }
+        Format::Table | Format::Wide => {
+            print!("{}", summary_text(plan, outcomes, signal, s.dry_run, look));
+            Ok(())
+        }
     }
-    print!("{}", summary_text(plan, outcomes, signal, s.dry_run, output.paint()));
-    Ok(())
+}
+
+/// For `-o name`, on stderr: each workload left alone for availability, with why (the
+/// plan that says so is not printed).
+fn held_back_notes(plan: &Plan, paint: Paint) -> String {
+    plan.skipped
+        .iter()
+        .filter(|k| k.cause == SkipCause::Availability)
+        .map(|k| {
+            paint.warn(&format!(
+                "{}/{} left alone for availability: {}\n",
+                k.workload.namespace, k.workload.workload, k.reason
+            ))
+        })
+        .collect()
+}
+
+/// `-o name`: one `deployment.apps/NAME` (or `statefulset.apps/…`, `daemonset.apps/…`) a
+/// line, in roll order, as `kubectl rollout restart -o name` prints each workload it
+/// restarted: without the namespace, as kubectl's name printer prints none.
+fn names<'a>(workloads: impl Iterator<Item = &'a Planned>) -> String {
+    shared::output::names(
+        workloads.map(|p| shared::output::object_name("apps", &p.workload.workload.kind, &p.workload.workload.name)),
+    )
 }
 
 /// Print the JSON or YAML document of the plan and how each workload went.
-pub(crate) fn print_document(
+fn print_document(
     plan: &Plan,
     outcomes: &[Outcome],
     signal: Option<Signal>,
@@ -528,6 +626,11 @@ fn document<'a>(plan: &'a Plan, outcomes: &'a [Outcome], signal: Option<Signal>,
 mod tests {
     use super::*;
     use shared::model::Workload;
+
+    const PLAIN: Look = Look {
+        paint: Paint { enabled: false },
+        headers: true,
+    };
 
     /// A one-replica Deployment to restart (RollingUpdate with the defaults: it surges).
     fn w(ns: &str, name: &str, from: &str, to: &str) -> Planned {
@@ -619,7 +722,7 @@ mod tests {
             &[o(RollResult::Interrupted), o(RollResult::NotStarted)],
             Some(Signal::Interrupt),
             DryRun::None,
-            Paint { enabled: false },
+            PLAIN,
         );
         assert!(
             text.contains("0 done, 0 failed, 1 interrupted, 1 not started."),
@@ -683,7 +786,7 @@ mod tests {
             ..Default::default()
         };
         let outcomes = [o(RollResult::Done), o(RollResult::Failed)];
-        let text = summary_text(&plan, &outcomes, None, DryRun::Server, Paint { enabled: false });
+        let text = summary_text(&plan, &outcomes, None, DryRun::Server, PLAIN);
         assert!(
             text.contains("1 accepted, 1 rejected, 0 interrupted, 0 not started."),
             "{text}"
@@ -698,7 +801,7 @@ mod tests {
             roll: vec![w("default", "a", "1-27", "1-28"), w("default", "b", "1-27", "1-28")],
             ..Default::default()
         };
-        let paint = Paint { enabled: false };
+        let paint = PLAIN;
         let text = summary_text(
             &plan,
             &[o(RollResult::Done), o(RollResult::NotStarted)],
@@ -763,7 +866,7 @@ mod tests {
             exec: None,
             scope: "default".into(),
         };
-        let text = plan_text(&plan, &settings, Paint { enabled: false });
+        let text = plan_text(&plan, &settings, PLAIN);
         let header = text.lines().nth(1).unwrap();
         assert!(header.trim_end().ends_with("AVAILABILITY"), "{text}");
         assert!(text.lines().nth(2).unwrap().trim_end().ends_with("1→1 of 1"), "{text}");
@@ -778,11 +881,83 @@ mod tests {
             restarted: true,
         });
         assert_eq!(o.lowest_ready, Some(1));
-        let text = summary_text(&plan, &[o], None, DryRun::None, Paint { enabled: false });
+        let text = summary_text(&plan, &[o], None, DryRun::None, PLAIN);
         assert!(text.contains("1 of 1 (plan ≥1)"), "{text}");
         assert!(
             text.contains("Left alone for availability (see the plan above; --allow-downtime restarts them): default/deployment/single"),
             "{text}"
         );
+    }
+
+    #[test]
+    fn name_output_is_kind_dot_group_slash_name_as_kubectl_prints_it() {
+        let mut sts = w("shop", "db", "1-27", "1-28");
+        sts.workload.workload.kind = "StatefulSet".into();
+        let plan = Plan {
+            roll: vec![w("default", "web", "1-27", "1-28"), sts],
+            ..Default::default()
+        };
+        assert_eq!(names(plan.roll.iter()), "deployment.apps/web\nstatefulset.apps/db\n");
+        let held = Skipped {
+            workload: w("default", "single", "1-27", "1-28").workload,
+            cause: SkipCause::Availability,
+            reason: "its restart takes it to 0 ready pods".into(),
+            availability: None,
+        };
+        let plan = Plan {
+            skipped: vec![held],
+            ..plan
+        };
+        assert_eq!(
+            held_back_notes(&plan, Paint { enabled: false }),
+            "default/deployment/single left alone for availability: its restart takes it to 0 ready pods\n"
+        );
+    }
+
+    #[test]
+    fn no_headers_drops_every_header_row_and_keeps_the_rest() {
+        let plan = Plan {
+            roll: vec![w("default", "web", "1-27", "1-28")],
+            ..Default::default()
+        };
+        let settings = Settings {
+            dry_run: DryRun::None,
+            max_parallel: 1,
+            timeout: "5m".into(),
+            pause: None,
+            exec: None,
+            scope: "default".into(),
+        };
+        let rows = Look {
+            headers: false,
+            ..PLAIN
+        };
+        let text = plan_text(&plan, &settings, rows);
+        assert!(
+            text.starts_with("Restarting 1 workload with out-of-date proxies in default"),
+            "{text}"
+        );
+        assert!(!text.contains("NAMESPACE") && !text.contains("AVAILABILITY"), "{text}");
+        assert!(
+            text.lines()
+                .nth(1)
+                .unwrap()
+                .starts_with("  1   default   deployment/web"),
+            "{text}"
+        );
+        let done = Outcome {
+            result: RollResult::Done,
+            seconds: Some(0.2),
+            ..Outcome::default()
+        };
+        let text = summary_text(&plan, std::slice::from_ref(&done), None, DryRun::None, rows);
+        assert!(!text.contains("RESULT"), "{text}");
+        assert!(text.contains("default   deployment/web   done   0.2s"), "{text}");
+        assert!(
+            text.contains("1 done, 0 failed, 0 interrupted, 0 not started."),
+            "{text}"
+        );
+        let with = summary_text(&plan, &[done], None, DryRun::None, PLAIN);
+        assert!(with.contains("NAMESPACE   WORKLOAD         RESULT"), "{with}");
     }
 }
