@@ -1,7 +1,9 @@
 //! The deletes, one object at a time in the plan's order, as istioctl's `DeleteResource`
 //! (operator/pkg/uninstall/prune.go) sends them: foreground propagation, a missing object is
 //! no error. Unlike istioctl, each delete carries the uid read (so an object recreated since
-//! is left alone) and waits on a watch until the object is gone.
+//! is left alone) and waits on a watch until the object is gone. Ctrl-C or SIGTERM stops it
+//! as it stops a roll: no delete is sent after the signal, the wait for the object being
+//! deleted ends, and what is left is reported.
 
 use std::time::Duration;
 
@@ -9,8 +11,10 @@ use kube::api::{Api, DeleteParams, DynamicObject, Preconditions};
 use kube::runtime::wait::{await_condition, conditions};
 use serde::Serialize;
 use shared::Connection;
+use shared::cli::{Signal, stop_signal};
 use shared::error::api_error;
 use shared::output::DryRun;
+use tokio::sync::watch;
 
 use crate::plan::{self, Item};
 
@@ -24,6 +28,18 @@ pub(crate) enum Outcome {
     AlreadyGone,
     /// Not deleted, or not gone in time.
     Failed { error: String },
+    /// Its delete was sent, then Ctrl-C or SIGTERM stopped prune before it was gone: its
+    /// deletion goes on in the cluster.
+    Interrupted,
+    /// Not sent: Ctrl-C or SIGTERM stopped prune before its turn.
+    NotStarted,
+}
+
+impl Outcome {
+    /// Whether a signal cut this object's delete short.
+    pub(crate) fn stopped(&self) -> bool {
+        matches!(self, Outcome::Interrupted | Outcome::NotStarted)
+    }
 }
 
 /// One planned object and its outcome.
@@ -35,30 +51,60 @@ pub(crate) struct Deletion {
     pub(crate) outcome: Outcome,
 }
 
-/// Delete every item in order; `done` sees each outcome as it comes.
+/// Delete every item in order; `done` sees each outcome as it comes. After Ctrl-C or
+/// SIGTERM no delete is sent: the object being waited for is left to its deletion, the rest
+/// are not started. Returns every item's outcome and the signal, when one cut the run short.
 pub(crate) async fn delete_all(
     conn: &Connection,
     items: &[Item],
     dry_run: DryRun,
     timeout: Duration,
     mut done: impl FnMut(&Deletion),
-) -> Vec<Deletion> {
+) -> (Vec<Deletion>, Option<Signal>) {
+    let (signal_tx, mut signal) = watch::channel(None);
+    let listener = tokio::spawn(async move {
+        if let Some(s) = stop_signal().await {
+            let _ = signal_tx.send(Some(s));
+        }
+    });
     let mut out = Vec::with_capacity(items.len());
     for it in items {
+        let outcome = if signal.borrow().is_some() {
+            Outcome::NotStarted
+        } else {
+            delete(conn, it, dry_run, timeout, &mut signal).await
+        };
         let deletion = Deletion {
             item: it.clone(),
-            outcome: delete(conn, it, dry_run, timeout).await,
+            outcome,
         };
         done(&deletion);
         out.push(deletion);
     }
-    out
+    listener.abort();
+    let stopped = out.iter().any(|d| d.outcome.stopped());
+    let signal = *signal.borrow();
+    (out, signal.filter(|_| stopped))
+}
+
+/// Resolves once Ctrl-C or SIGTERM came; never, if neither can be listened to.
+async fn signalled(signal: &mut watch::Receiver<Option<Signal>>) {
+    if signal.wait_for(Option::is_some).await.is_err() {
+        std::future::pending::<()>().await;
+    }
 }
 
 /// Delete with foreground propagation, only the object planned for (uid precondition), and
-/// wait on a watch until it is gone. With `--dry-run=server` the API server runs admission
-/// and RBAC and persists nothing, so there is nothing to wait for.
-async fn delete(conn: &Connection, it: &Item, dry_run: DryRun, timeout: Duration) -> Outcome {
+/// wait on a watch until it is gone, or until a `signal`: the delete itself, one request, is
+/// always answered, so that what was sent is known. With `--dry-run=server` the API server
+/// runs admission and RBAC and persists nothing, so there is nothing to wait for.
+async fn delete(
+    conn: &Connection,
+    it: &Item,
+    dry_run: DryRun,
+    timeout: Duration,
+    signal: &mut watch::Receiver<Option<Signal>>,
+) -> Outcome {
     let Some(k) = plan::resource_kind(&it.kind) else {
         return Outcome::Failed {
             error: format!("{} is not a kind prune deletes", it.kind),
@@ -79,7 +125,10 @@ async fn delete(conn: &Connection, it: &Item, dry_run: DryRun, timeout: Duration
     };
     match api.delete(&it.name, &params).await {
         Ok(_) if dry_run.server() => Outcome::Deleted,
-        Ok(_) => wait_until_gone(api, it, timeout).await,
+        Ok(_) => tokio::select! {
+            gone = wait_until_gone(api, it, timeout) => gone,
+            () = signalled(signal) => Outcome::Interrupted,
+        },
         Err(kube::Error::Api(s)) if s.code == 404 => Outcome::AlreadyGone,
         Err(kube::Error::Api(s)) if s.code == 409 => Outcome::Failed {
             error: format!(

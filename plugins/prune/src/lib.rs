@@ -14,8 +14,8 @@ use std::io::{BufRead, IsTerminal, Write};
 use std::time::Duration;
 
 use clap::Parser;
-use shared::output::{DryRunArgs, OutputArgs};
-use shared::{ConnectArgs, collect};
+use shared::output::DryRunArgs;
+use shared::{Scope, collect};
 
 use plan::Found;
 use report::Report;
@@ -49,9 +49,23 @@ command that frees it:
     is gone.
 
 Deletes with foreground propagation and waits (watching) until each object is gone.
-Running it again after an interruption finishes the job; once nothing of the revision is
-left it says so and exits 0. A name that no object and no pod ever carried is a usage
-error.
+Ctrl-C or SIGTERM stops it cleanly: no delete is sent after the signal, the object being
+deleted is left to its deletion in the cluster, and a summary says what was deleted and
+what is left (exit 130 for Ctrl-C, 143 for SIGTERM). Running it again after an
+interruption finishes the job; once nothing of the revision is left it says so and exits
+0. A name that no object and no pod ever carried is a usage error.
+
+-n NAMESPACE names the namespace of the revision's control plane (where its istiod runs,
+as istioctl's --istioNamespace): prune refuses, as a usage error, a revision that has
+nothing there. It narrows nothing: a revision is cluster-wide (its webhooks, its proxies
+in every namespace), so prune always checks every namespace for users and deletes the
+whole revision. -A, the default, takes the revision wherever it is; the context's
+namespace is not used.
+
+-o name prints each object deleted (with --dry-run, that would be deleted; with
+--dry-run=server, whose delete the server accepted) as kubectl names it, e.g.
+deployment.apps/istiod-1-27, and everything else on stderr. --no-headers drops the plan
+table's header row.
 
 --dry-run (the same as --dry-run=client) prints the plan and deletes nothing.
 --dry-run=server sends each delete with the API server's dryRun, so admission webhooks
@@ -61,14 +75,16 @@ object. Neither asks for confirmation. The -o json|yaml document says which in d
 
 Exit codes: 0 ok (or already pruned), 1 error, 2 usage, 4 refused (in use, or not
 confirmed), 5 some objects could not be deleted (with --dry-run=server: the server
-refused some).
+refused some), 130 interrupted by Ctrl-C, 143 stopped by SIGTERM.
 
 Examples:
   kubectl mesh prune 1-27 --dry-run
   kubectl mesh prune 1-27 --dry-run=server
   kubectl mesh prune 1-27
+  kubectl mesh prune 1-27 -n istio-system
   kubectl mesh prune 1-27 --include-gateways
-  kubectl mesh prune 1-27 --yes -o json";
+  kubectl mesh prune 1-27 --yes -o json
+  kubectl mesh prune 1-27 --dry-run -o name";
 
 #[derive(Debug, Parser)]
 #[command(name = "kubectl-mesh-prune", bin_name = "kubectl mesh prune", version = shared::VERSION, about = ABOUT, after_help = AFTER)]
@@ -88,9 +104,7 @@ pub struct Args {
     #[arg(long, value_name = "DURATION", default_value = "2m", value_parser = shared::connect::parse_duration)]
     pub timeout: Duration,
     #[command(flatten)]
-    pub output: OutputArgs,
-    #[command(flatten)]
-    pub connect: ConnectArgs,
+    pub step: shared::cli::StepArgs,
 }
 
 /// Read, plan, stop here if the revision is in use (or for `--dry-run`), confirm, delete,
@@ -98,9 +112,11 @@ pub struct Args {
 pub async fn run(args: Args) -> shared::Result<u8> {
     let revision = plan::revision_arg(&args.revision)?;
     let dry_run = args.dry_run.dry_run;
-    let report = Report::new(&args.output, dry_run);
+    let report = Report::new(&args.step.output, dry_run);
+    // A revision is cluster-wide: -n only names where its control plane is.
+    let scope = args.step.scope.scope(Scope::All);
 
-    let conn = args.connect.connect().await?;
+    let conn = args.step.connect.connect().await?;
     let cp = collect::read_control_plane(&conn).await?;
     plan::not_a_tag(&revision, &cp)?;
     let cluster = read::cluster(&conn, &revision, cp).await?;
@@ -110,6 +126,7 @@ pub async fn run(args: Args) -> shared::Result<u8> {
     }
 
     let plan = plan::plan(&revision, &cluster, args.include_gateways);
+    plan::check_scope(&plan, &scope)?;
     if !plan.users.is_empty() {
         return Err(report.refused(&plan));
     }
@@ -125,8 +142,8 @@ pub async fn run(args: Args) -> shared::Result<u8> {
         confirm(&revision, plan.delete.len())?;
     }
 
-    let results = act::delete_all(&conn, &plan.delete, dry_run, args.timeout, |d| report.deletion(d)).await;
-    report.results(&plan, &results)
+    let (results, signal) = act::delete_all(&conn, &plan.delete, dry_run, args.timeout, |d| report.deletion(d)).await;
+    report.results(&plan, &results, signal)
 }
 
 /// Ask on the terminal before deleting, as `istioctl uninstall` does (`preCheckWarnings` in
@@ -170,6 +187,19 @@ mod tests {
     fn the_revision_is_required() {
         assert!(super::Args::try_parse_from(["prune"]).is_err());
         assert!(super::Args::try_parse_from(["prune", "1-27", "--yes"]).is_ok());
+    }
+
+    #[test]
+    fn n_and_a_are_taken_as_every_step_takes_them() {
+        let parse = |argv: &[&str]| super::Args::try_parse_from(argv);
+        let a = parse(&["prune", "1-27", "-n", "istio-system"]).unwrap();
+        assert_eq!(a.step.scope.namespaces, ["istio-system"]);
+        assert!(parse(&["prune", "1-27", "-A"]).unwrap().step.scope.all_namespaces);
+        assert!(parse(&["prune", "1-27", "-n", "istio-system", "-A"]).is_err());
+        assert!(parse(&["prune", "1-27", "-n", "Not_A_Namespace"]).is_err());
+        let a = parse(&["prune", "1-27", "-o", "name", "--no-headers"]).unwrap();
+        assert_eq!(a.step.output.format, shared::output::Format::Name);
+        assert!(!a.step.output.headers());
     }
 
     #[test]

@@ -16,6 +16,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use kube::api::{ApiResource, DynamicObject, GroupVersionKind};
 use serde::Serialize;
 use serde_json::Value;
+use shared::Scope;
 use shared::model::{ControlPlane, Mesh, labels};
 
 pub(crate) use pods::{LivePod, pods_of};
@@ -538,6 +539,36 @@ pub(crate) fn plan(revision: &str, cluster: &Cluster, include_gateways: bool) ->
         delete,
         keep,
     }
+}
+
+/// `-n`: the namespace of the revision's control plane, as istioctl's `--istioNamespace`
+/// names it. A revision is cluster-wide (its webhooks, its proxies in every namespace), so
+/// prune deletes and checks for users across the cluster whatever `-n` says: a narrower
+/// check would delete a control plane still in use. `-n` guards against naming the wrong
+/// one: the revision must have an object selected (to delete or to keep) in one of those
+/// namespaces, unless all that is left of it is cluster-scoped. `-A`, the default, takes it
+/// wherever it is.
+pub(crate) fn check_scope(plan: &Plan, scope: &Scope) -> shared::Result<()> {
+    let Scope::Namespaces(wanted) = scope else {
+        return Ok(());
+    };
+    let found: BTreeSet<&str> = plan
+        .delete
+        .iter()
+        .chain(plan.keep.iter().map(|k| &k.item))
+        .filter_map(|i| i.namespace.as_deref())
+        .collect();
+    if found.is_empty() || wanted.iter().any(|n| found.contains(n.as_str())) {
+        return Ok(());
+    }
+    let found: Vec<&str> = found.into_iter().collect();
+    Err(shared::Error::Usage(format!(
+        "revision {} has nothing in namespace {}: its control plane is in {}. -n names the namespace of the revision's control plane (prune always removes the whole revision, cluster-wide): use -n {} or -A",
+        plan.revision,
+        wanted.join(", "),
+        found.join(", "),
+        found[0]
+    )))
 }
 
 #[cfg(test)]
@@ -1221,5 +1252,49 @@ mod tests {
         );
         let all = plan_users(&cluster);
         assert!(!all.contains("istiod-default-validator"), "{all}");
+    }
+
+    #[test]
+    fn n_names_the_namespace_of_the_control_plane_and_narrows_nothing() {
+        let item = |ns: Option<&str>, name: &str| Item {
+            kind: if ns.is_some() { "Deployment" } else { "ClusterRole" }.into(),
+            namespace: ns.map(Into::into),
+            name: name.into(),
+            uid: "u".into(),
+        };
+        let plan = Plan {
+            revision: "1-27".into(),
+            delete: vec![
+                item(None, "istiod-clusterrole-1-27"),
+                item(Some("istio-system"), "istiod-1-27"),
+            ],
+            keep: vec![Kept {
+                item: item(Some("istio-ingress"), "istio-ingressgateway"),
+                reason: "used by another revision".into(),
+            }],
+            ..Plan::default()
+        };
+        let ns = |list: &[&str]| Scope::Namespaces(list.iter().map(ToString::to_string).collect());
+        assert!(check_scope(&plan, &Scope::All).is_ok());
+        assert!(check_scope(&plan, &ns(&["istio-system"])).is_ok());
+        assert!(
+            check_scope(&plan, &ns(&["istio-ingress"])).is_ok(),
+            "a kept object is the revision's too"
+        );
+        assert!(check_scope(&plan, &ns(&["default", "istio-system"])).is_ok());
+        let err = check_scope(&plan, &ns(&["default"])).unwrap_err();
+        assert!(matches!(err, shared::Error::Usage(_)), "{err}");
+        assert!(
+            err.to_string().contains(
+                "revision 1-27 has nothing in namespace default: its control plane is in istio-ingress, istio-system."
+            ),
+            "{err}"
+        );
+        let cluster_scoped_only = Plan {
+            delete: vec![item(None, "istiod-clusterrole-1-27")],
+            keep: vec![],
+            ..plan
+        };
+        assert!(check_scope(&cluster_scoped_only, &ns(&["default"])).is_ok());
     }
 }

@@ -1,11 +1,13 @@
-//! What prune prints: the plan table, a line per object deleted, the summary, and the
-//! `-o json|yaml` document (`MeshPrune`).
+//! What prune prints: the plan table, a line per object deleted, the summary, the
+//! `-o json|yaml` document (`MeshPrune`), and for `-o name` each object deleted as kubectl
+//! names it.
 
 use serde::Serialize;
-use shared::output::{DryRun, Envelope, Format, OutputArgs, Paint};
+use shared::cli::Signal;
+use shared::output::{DryRun, Envelope, Format, OutputArgs, Paint, object_name, render, render_rows};
 
 use crate::act::{Deletion, Outcome};
-use crate::plan::Plan;
+use crate::plan::{Item, Plan};
 
 /// The `kind` of prune's JSON/YAML document.
 const KIND: &str = "MeshPrune";
@@ -23,6 +25,8 @@ enum Status {
     Deleted,
     /// Some objects could not be deleted.
     Partial,
+    /// Ctrl-C or SIGTERM stopped the deletes: `results` says which were sent and which not.
+    Interrupted,
     /// Nothing of the revision is left.
     NothingToDo,
     /// Nothing of the revision's control plane is left and its selector selects nothing: a
@@ -41,12 +45,18 @@ struct Body<'a> {
     /// With `alreadyPruned`: what still carries the revision's name.
     #[serde(skip_serializing_if = "<[_]>::is_empty")]
     traces: &'a [String],
+    /// The signal that stopped the deletes (`SIGINT` or `SIGTERM`), if one did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    stopped_by: Option<Signal>,
 }
 
 /// How to print, chosen once from the flags.
 pub(crate) struct Report {
     format: Format,
     machine: bool,
+    /// `-o name`: stdout carries only the objects deleted; the rest goes to stderr.
+    names: bool,
+    headers: bool,
     paint: Paint,
     dry_run: DryRun,
 }
@@ -56,30 +66,57 @@ impl Report {
         Report {
             format: output.format,
             machine: output.machine(),
+            names: output.format == Format::Name,
+            headers: output.headers(),
             paint: output.paint(),
             dry_run,
         }
     }
 
-    fn document(&self, status: Status, plan: &Plan, results: &[Deletion]) -> shared::Result<()> {
+    fn document(
+        &self,
+        status: Status,
+        plan: &Plan,
+        results: &[Deletion],
+        signal: Option<Signal>,
+    ) -> shared::Result<()> {
         let body = Body {
             status,
             plan,
             results,
             traces: &[],
+            stopped_by: signal,
         };
         Envelope::with_dry_run(KIND, self.dry_run, body).print(self.format)
+    }
+
+    /// The plan table, for people (`-o name` prints none).
+    fn plan_text(&self, plan: &Plan) -> String {
+        if self.names {
+            String::new()
+        } else {
+            render_plan(plan, self.paint, self.headers)
+        }
+    }
+
+    /// A note for people: on stdout, or on stderr with `-o name`.
+    fn note(&self, text: &str) {
+        if self.names {
+            eprint!("{text}");
+        } else {
+            print!("{text}");
+        }
     }
 
     /// The revision is in use: the plan, and the error that names every user and the
     /// command that frees it.
     pub(crate) fn refused(&self, plan: &Plan) -> shared::Error {
         if self.machine {
-            if let Err(e) = self.document(Status::Refused, plan, &[]) {
+            if let Err(e) = self.document(Status::Refused, plan, &[], None) {
                 return e;
             }
         } else {
-            print!("{}", render_plan(plan, self.paint));
+            print!("{}", self.plan_text(plan));
         }
         let mut msg = format!(
             "refusing to prune revision {}: it is still in use; nothing was deleted",
@@ -93,10 +130,10 @@ impl Report {
 
     pub(crate) fn nothing_to_do(&self, plan: &Plan) -> shared::Result<u8> {
         if self.machine {
-            self.document(Status::NothingToDo, plan, &[])?;
+            self.document(Status::NothingToDo, plan, &[], None)?;
         } else {
-            print!("{}", render_plan(plan, self.paint));
-            println!("Nothing of revision {} is left to delete.", plan.revision);
+            print!("{}", self.plan_text(plan));
+            self.note(&format!("Nothing of revision {} is left to delete.\n", plan.revision));
         }
         Ok(shared::exit::OK)
     }
@@ -114,20 +151,23 @@ impl Report {
                 plan: &plan,
                 results: &[],
                 traces,
+                stopped_by: None,
             };
             Envelope::with_dry_run(KIND, self.dry_run, body).print(self.format)?;
         } else {
-            print!("{}", already_pruned(revision, traces));
+            self.note(&already_pruned(revision, traces));
         }
         Ok(shared::exit::OK)
     }
 
-    /// `--dry-run` (client): the plan, nothing sent.
+    /// `--dry-run` (client): the plan, nothing sent; with `-o name`, what would be deleted.
     pub(crate) fn planned(&self, plan: &Plan) -> shared::Result<u8> {
         if self.machine {
-            self.document(Status::Planned, plan, &[])?;
+            self.document(Status::Planned, plan, &[], None)?;
+        } else if self.names {
+            shared::output::write_stdout(&shared::output::names(plan.delete.iter().map(name)))?;
         } else {
-            print!("{}", render_plan(plan, self.paint));
+            print!("{}", self.plan_text(plan));
             println!("Dry run: nothing deleted.");
         }
         Ok(shared::exit::OK)
@@ -136,41 +176,109 @@ impl Report {
     /// The plan table before the deletes (the document comes at the end).
     pub(crate) fn plan(&self, plan: &Plan) {
         if !self.machine {
-            print!("{}", render_plan(plan, self.paint));
+            print!("{}", self.plan_text(plan));
         }
     }
 
-    /// One line per object, as its delete finishes.
+    /// One line per object, as its delete finishes; with `-o name`, the name of each object
+    /// gone (deleted, or already gone: a Deployment's pods go with it; with
+    /// `--dry-run=server`, each delete accepted) on stdout and the other lines on stderr.
     pub(crate) fn deletion(&self, d: &Deletion) {
         if self.machine {
             return;
         }
         let it = &d.item;
-        match &d.outcome {
-            Outcome::Deleted => println!("{it} deleted{}", self.dry_run.suffix()),
-            Outcome::AlreadyGone => println!("{it} already gone"),
-            Outcome::Failed { error } => println!("{it} {}: {error}", self.paint.bad("failed")),
+        if self.names && matches!(d.outcome, Outcome::Deleted | Outcome::AlreadyGone) {
+            println!("{}", name(it));
+            return;
         }
+        let line = match &d.outcome {
+            Outcome::Deleted => format!("{it} deleted{}", self.dry_run.suffix()),
+            Outcome::AlreadyGone => format!("{it} already gone"),
+            Outcome::Failed { error } => format!("{it} {}: {error}", self.paint.bad("failed")),
+            Outcome::Interrupted => format!(
+                "{it} {}: its delete was sent and goes on in the cluster",
+                self.paint.warn("interrupted")
+            ),
+            Outcome::NotStarted => return,
+        };
+        self.note(&format!("{line}\n"));
     }
 
-    /// The summary (or the document) after the deletes, and the exit code.
-    pub(crate) fn results(&self, plan: &Plan, results: &[Deletion]) -> shared::Result<u8> {
+    /// The summary (or the document) after the deletes, and the exit code: 5 when some
+    /// failed, else 130 or 143 when Ctrl-C or SIGTERM stopped them, else 0. With `-o name`
+    /// the summary goes to stderr, and only when the run fell short.
+    pub(crate) fn results(&self, plan: &Plan, results: &[Deletion], signal: Option<Signal>) -> shared::Result<u8> {
         let failed = results
             .iter()
             .filter(|d| matches!(d.outcome, Outcome::Failed { .. }))
             .count();
         if self.machine {
-            let status = if failed > 0 { Status::Partial } else { Status::Deleted };
-            self.document(status, plan, results)?;
-        } else {
-            println!("{}", summary(plan, failed, self.dry_run));
+            let status = match (failed, signal) {
+                (0, None) => Status::Deleted,
+                (0, Some(_)) => Status::Interrupted,
+                _ => Status::Partial,
+            };
+            self.document(status, plan, results, signal)?;
+        } else if !self.names || failed > 0 || signal.is_some() {
+            let text = match signal {
+                Some(s) => stopped(plan, results, s, self.dry_run),
+                None => summary(plan, failed, self.dry_run),
+            };
+            self.note(&format!("{text}\n"));
         }
-        Ok(if failed > 0 {
-            shared::exit::PARTIAL
-        } else {
-            shared::exit::OK
+        Ok(match (failed, signal) {
+            (0, None) => shared::exit::OK,
+            (0, Some(s)) => s.exit_code(),
+            _ => shared::exit::PARTIAL,
         })
     }
+}
+
+/// An object as kubectl's `-o name` prints it: `deployment.apps/istiod-1-27`,
+/// `mutatingwebhookconfiguration.admissionregistration.k8s.io/istio-sidecar-injector-1-27`.
+fn name(it: &Item) -> String {
+    let group = crate::plan::resource_kind(&it.kind).map_or("", |k| k.group);
+    object_name(group, &it.kind, &it.name)
+}
+
+/// What a signal left: how many objects were deleted, the one whose deletion goes on, and
+/// every object not started, then how to finish.
+fn stopped(plan: &Plan, results: &[Deletion], signal: Signal, dry_run: DryRun) -> String {
+    let count = |f: fn(&Outcome) -> bool| results.iter().filter(|d| f(&d.outcome)).count();
+    let gone = count(|o| matches!(o, Outcome::Deleted | Outcome::AlreadyGone));
+    let going = count(|o| *o == Outcome::Interrupted);
+    let left: Vec<&Item> = results
+        .iter()
+        .filter(|d| d.outcome == Outcome::NotStarted)
+        .map(|d| &d.item)
+        .collect();
+    let how = if signal == Signal::Interrupt {
+        "Interrupted".to_string()
+    } else {
+        format!("Stopped by {}", signal.name())
+    };
+    let total = plan.delete.len();
+    let mut out = if dry_run.server() {
+        format!(
+            "{how}: no new delete was sent. Server dry run: the API server accepted {gone} of {total} deletes of revision {}; nothing deleted.",
+            plan.revision
+        )
+    } else {
+        format!(
+            "{how}: no new delete was sent. Revision {}: {gone} of {total} objects deleted, {going} still being deleted in the cluster, {} not started.",
+            plan.revision,
+            left.len()
+        )
+    };
+    if !left.is_empty() {
+        out.push_str("\nNot deleted yet:");
+        for it in &left {
+            out.push_str(&format!("\n  {it}"));
+        }
+    }
+    out.push_str("\nRun the same command again to finish.");
+    out
 }
 
 fn summary(plan: &Plan, failed: usize, dry_run: DryRun) -> String {
@@ -203,8 +311,9 @@ fn already_pruned(revision: &str, traces: &[String]) -> String {
     out
 }
 
-/// The plan as a table: what is deleted, what is kept and why.
-fn render_plan(plan: &Plan, paint: Paint) -> String {
+/// The plan as a table: what is deleted, what is kept and why (`headers`: with its header
+/// row).
+fn render_plan(plan: &Plan, paint: Paint, headers: bool) -> String {
     let mut t = shared::output::table(&["action", "kind", "namespace", "name", "reason"]);
     for d in &plan.delete {
         t.add_row(vec![
@@ -233,7 +342,7 @@ fn render_plan(plan: &Plan, paint: Paint) -> String {
         plan.keep.len()
     );
     if plan.delete.len() + plan.keep.len() > 0 {
-        out.push_str(&shared::output::render(&t));
+        out.push_str(&if headers { render(&t) } else { render_rows(&t) });
         out.push('\n');
     }
     out
@@ -266,6 +375,7 @@ mod tests {
             plan: &plan,
             results: &[],
             traces: &[],
+            stopped_by: None,
         };
         let doc = serde_json::to_value(Envelope::with_dry_run(KIND, DryRun::Client, planned)).unwrap();
         assert_eq!(doc["kind"], "MeshPrune");
@@ -283,6 +393,7 @@ mod tests {
             plan: &plan,
             results: &results,
             traces: &[],
+            stopped_by: None,
         };
         let doc = serde_json::to_value(Envelope::with_dry_run(KIND, DryRun::Server, done)).unwrap();
         assert_eq!(doc["dryRun"], "server");
@@ -303,7 +414,7 @@ mod tests {
 
     #[test]
     fn the_plan_table_lists_deletes_then_keeps() {
-        let text = render_plan(&plan(), Paint { enabled: false });
+        let text = render_plan(&plan(), Paint { enabled: false }, true);
         assert!(
             text.starts_with("Revision 1-27: 1 objects selected by istio.io/rev=1-27"),
             "{text}"
