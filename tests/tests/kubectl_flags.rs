@@ -1,8 +1,10 @@
 //! kubectl's global behaviour, through the real kubectl: a step goes through `HTTPS_PROXY`
 //! (a real CONNECT proxy) unless `NO_PROXY` names the server, takes kubectl's global flags
 //! (`--as`, `--token`, `--server`, `--certificate-authority`, `--tls-server-name`,
-//! `--insecure-skip-tls-verify`, `-v`), ends quietly on a closed pipe, and colours as
-//! `--color`, `NO_COLOR` and `FORCE_COLOR` say. Tests that name the sandbox run on it (its
+//! `--insecure-skip-tls-verify`, `-v`), ends quietly on a closed pipe, colours as
+//! `--color`, `NO_COLOR` and `FORCE_COLOR` say, prints `-o name` and `--no-headers` as
+//! kubectl prints them, sends `--dry-run=server` and persists nothing, and stops cleanly on
+//! SIGTERM. Tests that name the sandbox run on it (its
 //! API server authorizes with RBAC); the others need no cluster.
 
 use std::net::SocketAddr;
@@ -480,6 +482,339 @@ fn color_follows_the_flag_then_no_color_then_force_color() {
     assert!(!coloured(&["--color=never"], &[("FORCE_COLOR", "1")]));
     assert!(!coloured(&["--no-color"], &[("FORCE_COLOR", "1")]));
     assert!(!coloured(&["-o", "json", "--color=always"], &[]));
+}
+
+// ---------------------------------------------------------------- -o name, --no-headers, dry runs
+
+/// `kubectl mesh STEP ARGS` on the sandbox, run: exit code, stdout, stderr.
+fn step(sandbox: &Sandbox, name: &str, args: &[&str]) -> (i32, String, String) {
+    let mut cmd = sandbox.plugin(name);
+    clean(&mut cmd).args(args);
+    run(&mut cmd)
+}
+
+/// [`step`], which must exit 0: stdout and stderr.
+fn step_ok(sandbox: &Sandbox, name: &str, args: &[&str]) -> (String, String) {
+    let (code, out, err) = step(sandbox, name, args);
+    assert_eq!(code, 0, "kubectl mesh {name} {args:?}:\n{out}\n{err}");
+    (out, err)
+}
+
+/// What kubectl prints for `kubectl get NAMES -n NAMESPACE -o name`, sorted: the names as
+/// kubectl itself writes them, when it finds each object.
+fn kubectl_names(sandbox: &Sandbox, names: &[&str], namespace: &str) -> Vec<String> {
+    let mut kubectl = sandbox.kubectl();
+    clean(&mut kubectl)
+        .arg("get")
+        .args(names)
+        .args(["-n", namespace, "-o", "name", "--ignore-not-found"]);
+    let mut found: Vec<String> = stdout(&mut kubectl).lines().map(str::to_owned).collect();
+    found.sort();
+    found
+}
+
+fn sorted(text: &str) -> Vec<String> {
+    let mut lines: Vec<String> = text.lines().map(str::to_owned).collect();
+    lines.sort();
+    lines
+}
+
+/// The words of the lines that mention `needle`, to compare rows whose column widths
+/// differ (a header widens its column).
+fn rows(text: &str, needle: &str) -> Vec<Vec<String>> {
+    text.lines()
+        .filter(|l| l.contains(needle))
+        .map(|l| l.split_whitespace().map(str::to_owned).collect())
+        .collect()
+}
+
+/// `-o jsonpath` of every Deployment in `default`: its restartedAt and generation.
+fn restarts(sandbox: &Sandbox) -> String {
+    stdout(sandbox.kubectl().args([
+        "get",
+        "deployments",
+        "-n",
+        "default",
+        "-o",
+        "jsonpath={range .items[*]}{.metadata.name} {.metadata.generation} {.spec.template.metadata.annotations.kubectl\\.kubernetes\\.io/restartedAt}{\"\\n\"}{end}",
+    ]))
+}
+
+#[test]
+fn relabel_and_roll_print_o_name_and_no_headers_as_kubectl_does() {
+    let sandbox = Sandbox::fresh("canary");
+    // The namespaces relabel moves are those labelled istio.io/rev=1-27, named as kubectl names them.
+    let labelled = stdout(
+        sandbox
+            .kubectl()
+            .args(["get", "namespaces", "-l", "istio.io/rev=1-27", "-o", "name"]),
+    );
+    assert!(labelled.contains("namespace/default\n"), "{labelled}");
+    let relabel = ["--from", "1-27", "--to", "1-28", "-A", "-o", "name"];
+    for dry_run in ["--dry-run", "--dry-run=server"] {
+        let (out, _) = step_ok(&sandbox, "relabel", &[&relabel[..], &[dry_run]].concat());
+        assert_eq!(out, labelled, "{dry_run}");
+    }
+    let still = stdout(
+        sandbox
+            .kubectl()
+            .args(["get", "namespaces", "-l", "istio.io/rev=1-27", "-o", "name"]),
+    );
+    assert_eq!(still, labelled, "a dry run relabeled something");
+    let (out, _) = step_ok(&sandbox, "relabel", &relabel);
+    assert_eq!(out, labelled);
+    let moved = stdout(
+        sandbox
+            .kubectl()
+            .args(["get", "namespaces", "-l", "istio.io/rev=1-28", "-o", "name"]),
+    );
+    assert!(labelled.lines().all(|n| moved.contains(n)), "{moved}");
+    // Nothing left to move: nothing on stdout, the namespace's line on stderr.
+    let (out, err) = step_ok(&sandbox, "relabel", &["--to", "1-28", "-n", "default", "-o", "name"]);
+    assert_eq!(out, "");
+    assert!(
+        err.contains("namespace/default unchanged: already istio.io/rev=1-28"),
+        "{err}"
+    );
+
+    // roll: deployment.apps/NAME, as `kubectl get deployments -o name` prints each.
+    let expected: String = kubectl_mesh_e2e::APPS
+        .iter()
+        .map(|a| format!("deployment.apps/{a}\n"))
+        .collect();
+    let names: Vec<&str> = expected.lines().collect();
+    assert_eq!(kubectl_names(&sandbox, &names, "default"), sorted(&expected));
+    let before = restarts(&sandbox);
+    for dry_run in ["--dry-run", "--dry-run=server"] {
+        let (out, err) = step_ok(&sandbox, "roll", &["-n", "default", "-o", "name", dry_run]);
+        assert_eq!(out, expected, "{dry_run}: {err}");
+    }
+    // The server dry run sent each restart (stderr follows each) and persisted none.
+    let (_, err) = step_ok(&sandbox, "roll", &["-n", "default", "-o", "name", "--dry-run=server"]);
+    assert_eq!(err.matches("restart accepted by the API server").count(), 7, "{err}");
+    assert_eq!(restarts(&sandbox), before, "a dry run restarted something");
+
+    // --no-headers: the same rows, no header row.
+    let (with, _) = step_ok(&sandbox, "roll", &["-n", "default", "--dry-run"]);
+    let (without, _) = step_ok(&sandbox, "roll", &["-n", "default", "--dry-run", "--no-headers"]);
+    assert!(with.contains("NAMESPACE") && with.contains("AVAILABILITY"), "{with}");
+    assert!(
+        !without.contains("NAMESPACE") && !without.contains("AVAILABILITY"),
+        "{without}"
+    );
+    assert_eq!(rows(&with, "deployment/"), rows(&without, "deployment/"));
+    assert_eq!(rows(&without, "deployment/").len(), 7, "{without}");
+    assert_eq!(with.lines().next(), without.lines().next(), "the heading stays");
+
+    // The roll itself: stdout is the names, progress goes to stderr.
+    let (out, err) = step_ok(&sandbox, "roll", &["-n", "default", "-o", "name"]);
+    assert_eq!(out, expected, "{err}");
+    assert_eq!(err.matches(": done in ").count(), 7, "{err}");
+    assert_ne!(restarts(&sandbox), before);
+    let (out, _) = step_ok(&sandbox, "roll", &["-n", "default", "-o", "name"]);
+    assert_eq!(out, "", "nothing is out of date any more");
+
+    // A tag move: each object written, as kubectl names it.
+    let tag = ["--tag", "default", "--to", "1-28", "-o", "name"];
+    let (planned, _) = step_ok(&sandbox, "relabel", &[&tag[..], &["--dry-run=server"]].concat());
+    assert!(
+        planned
+            .lines()
+            .any(|l| l == "mutatingwebhookconfiguration.admissionregistration.k8s.io/istio-revision-tag-default"),
+        "{planned}"
+    );
+    let (written, _) = step_ok(&sandbox, "relabel", &tag);
+    assert_eq!(written, planned);
+    let names: Vec<&str> = written.lines().collect();
+    assert_eq!(kubectl_names(&sandbox, &names, "istio-system"), sorted(&written));
+    let (out, err) = step_ok(&sandbox, "relabel", &tag);
+    assert_eq!(out, "");
+    assert!(err.contains("revision tag default unchanged"), "{err}");
+}
+
+/// The canary with nothing left on 1-27: namespaces relabelled, `default`'s pods
+/// restarted, the default tag moved.
+fn free_1_27(sandbox: &Sandbox) {
+    stdout(sandbox.plugin("relabel").args(["--from", "1-27", "--to", "1-28", "-A"]));
+    sandbox.restart_all("default");
+    stdout(sandbox.plugin("relabel").args(["--tag", "default", "--to", "1-28"]));
+}
+
+/// The objects prune plans to delete, as (namespace, `-o name` name), from its JSON plan.
+fn planned_deletes(sandbox: &Sandbox, names: &str) -> Vec<(String, String)> {
+    let (doc, _) = step_ok(sandbox, "prune", &["1-27", "--dry-run", "-o", "json"]);
+    let doc: serde_json::Value = serde_json::from_str(&doc).expect("prune's JSON");
+    let delete = doc["plan"]["delete"].as_array().expect("plan.delete");
+    assert_eq!(delete.len(), names.lines().count(), "{names}");
+    delete
+        .iter()
+        .zip(names.lines())
+        .map(|(item, name)| {
+            let kind = item["kind"].as_str().unwrap_or_default().to_lowercase();
+            let object = item["name"].as_str().unwrap_or_default();
+            assert!(
+                name.starts_with(&kind) && name.ends_with(&format!("/{object}")),
+                "{name} {item}"
+            );
+            (
+                item["namespace"].as_str().unwrap_or("default").to_owned(),
+                name.to_owned(),
+            )
+        })
+        .collect()
+}
+
+/// Of `planned`, the names kubectl still finds.
+fn still_there(sandbox: &Sandbox, planned: &[(String, String)]) -> Vec<String> {
+    let mut found = vec![];
+    let namespaces: std::collections::BTreeSet<&str> = planned.iter().map(|(ns, _)| ns.as_str()).collect();
+    for ns in namespaces {
+        let names: Vec<&str> = planned
+            .iter()
+            .filter(|(n, _)| n == ns)
+            .map(|(_, name)| name.as_str())
+            .collect();
+        found.extend(kubectl_names(sandbox, &names, ns));
+    }
+    found.sort();
+    found
+}
+
+#[test]
+fn prune_prints_o_name_and_no_headers_and_its_server_dry_run_deletes_nothing() {
+    let sandbox = Sandbox::fresh("canary");
+    free_1_27(&sandbox);
+    let (names, _) = step_ok(&sandbox, "prune", &["1-27", "--dry-run", "-o", "name"]);
+    assert!(names.contains("deployment.apps/istiod-1-27\n"), "{names}");
+    assert!(
+        names.contains("mutatingwebhookconfiguration.admissionregistration.k8s.io/istio-sidecar-injector-1-27\n"),
+        "{names}"
+    );
+    let planned = planned_deletes(&sandbox, &names);
+    // kubectl finds every object by the name prune prints, and prints it the same way.
+    assert_eq!(still_there(&sandbox, &planned), sorted(&names));
+
+    // --dry-run=server: every delete sent and accepted, nothing deleted.
+    let (accepted, err) = step_ok(&sandbox, "prune", &["1-27", "--dry-run=server", "-o", "name"]);
+    assert_eq!(accepted, names, "{err}");
+    assert_eq!(
+        still_there(&sandbox, &planned),
+        sorted(&names),
+        "a server dry run deleted something"
+    );
+    let (text, _) = step_ok(&sandbox, "prune", &["1-27", "--dry-run=server"]);
+    assert!(
+        text.contains("(server dry run)") && text.contains("nothing deleted"),
+        "{text}"
+    );
+
+    // --no-headers: the plan's rows without its header row.
+    let (with, _) = step_ok(&sandbox, "prune", &["1-27", "--dry-run"]);
+    let (without, _) = step_ok(&sandbox, "prune", &["1-27", "--dry-run", "--no-headers"]);
+    assert!(with.contains("ACTION   KIND"), "{with}");
+    assert!(!without.contains("ACTION"), "{without}");
+    assert_eq!(rows(&with, "delete "), rows(&without, "delete "));
+    assert_eq!(rows(&without, "delete ").len(), planned.len(), "{without}");
+
+    // -n names where the control plane is; elsewhere it is a usage error, and -A is the default.
+    let (code, out, err) = step(&sandbox, "prune", &["1-27", "--dry-run", "-n", "default"]);
+    assert_eq!(code, 2, "{out}{err}");
+    assert!(err.contains("revision 1-27 has nothing in namespace default"), "{err}");
+    let (in_istio_system, _) = step_ok(
+        &sandbox,
+        "prune",
+        &["1-27", "--dry-run", "-o", "name", "-n", "istio-system"],
+    );
+    assert_eq!(in_istio_system, names);
+    let (everywhere, _) = step_ok(&sandbox, "prune", &["1-27", "--dry-run", "-o", "name", "-A"]);
+    assert_eq!(everywhere, names);
+
+    // The prune itself: the same names, each printed once gone; stdout is nothing else.
+    let (deleted, err) = step_ok(&sandbox, "prune", &["1-27", "--yes", "-o", "name"]);
+    assert_eq!(deleted, names, "{err}");
+    assert_eq!(still_there(&sandbox, &planned), Vec::<String>::new());
+    let (out, err) = step_ok(&sandbox, "prune", &["1-27", "--yes", "-o", "name"]);
+    assert_eq!(out, "");
+    assert!(err.contains("Nothing of revision 1-27 is left to delete."), "{err}");
+}
+
+#[test]
+fn sigterm_stops_prune_cleanly_and_the_same_command_finishes() {
+    use std::io::BufRead;
+    let sandbox = Sandbox::fresh("canary");
+    free_1_27(&sandbox);
+    let (names, _) = step_ok(&sandbox, "prune", &["1-27", "--dry-run", "-o", "name"]);
+    let planned = planned_deletes(&sandbox, &names);
+    assert!(planned.len() > 3, "{names}");
+
+    let mut cmd = sandbox.plugin("prune");
+    let mut child = clean(&mut cmd)
+        .args(["1-27", "--yes"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start prune");
+    let mut out = std::io::BufReader::new(child.stdout.take().expect("stdout"));
+    let mut seen = String::new();
+    // SIGTERM as soon as the first object is gone.
+    loop {
+        let mut line = String::new();
+        let n = out.read_line(&mut line).expect("read prune's stdout");
+        seen.push_str(&line);
+        if n == 0 || line.contains(" deleted") {
+            break;
+        }
+    }
+    assert!(seen.contains(" deleted"), "no deletion seen:\n{seen}");
+    stdout(Command::new("kill").args(["-TERM", &child.id().to_string()]));
+    let status = child.wait().expect("wait for prune");
+    std::io::Read::read_to_string(&mut out, &mut seen).expect("read the rest");
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().expect("stderr"), &mut err).expect("stderr");
+    println!("prune stopped by SIGTERM:\n{seen}\n{err}");
+    assert_eq!(status.code(), Some(143), "{status:?}\n{seen}\n{err}");
+    assert!(
+        seen.contains("Stopped by SIGTERM: no new delete was sent."),
+        "{seen}\n{err}"
+    );
+
+    // What it says is left is there, and stays there: no delete started after the signal.
+    let left: Vec<Vec<&str>> = seen
+        .split("Not deleted yet:\n")
+        .nth(1)
+        .unwrap_or_default()
+        .lines()
+        .take_while(|l| l.starts_with("  "))
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    assert!(!left.is_empty(), "the signal came too late to leave anything:\n{seen}");
+    let counted = format!("{} not started.", left.len());
+    assert!(seen.contains(&counted), "{seen}");
+    std::thread::sleep(Duration::from_secs(3));
+    // (Pods go with the Deployment whose delete was sent before the signal.)
+    for object in left.iter().filter(|o| !o[0].starts_with("pod/")) {
+        let mut kubectl = sandbox.kubectl();
+        clean(&mut kubectl).arg("get").args(object).args(["-o", "name"]);
+        stdout(&mut kubectl);
+    }
+    // What it says it deleted is gone.
+    let gone: Vec<&str> = seen.lines().filter_map(|l| l.strip_suffix(" deleted")).collect();
+    assert!(!gone.is_empty(), "{seen}");
+    for object in gone {
+        let mut kubectl = sandbox.kubectl();
+        clean(&mut kubectl)
+            .arg("get")
+            .args(object.split_whitespace())
+            .args(["-o", "name", "--ignore-not-found"]);
+        assert_eq!(stdout(&mut kubectl), "", "{object} was reported deleted");
+    }
+
+    // The same command finishes, and then there is nothing left.
+    let (rerun, err) = step_ok(&sandbox, "prune", &["1-27", "--yes"]);
+    assert!(rerun.contains("Revision 1-27 pruned"), "{rerun}\n{err}");
+    assert_eq!(still_there(&sandbox, &planned), Vec::<String>::new(), "{rerun}");
+    let (again, _) = step_ok(&sandbox, "prune", &["1-27", "--yes"]);
+    assert!(again.contains("Nothing of revision 1-27 is left to delete."), "{again}");
 }
 
 // ---------------------------------------------------------------- no cluster needed
