@@ -248,6 +248,10 @@ fn stopped(plan: &Plan, results: &[Deletion], signal: Signal, dry_run: DryRun) -
     let count = |f: fn(&Outcome) -> bool| results.iter().filter(|d| f(&d.outcome)).count();
     let gone = count(|o| matches!(o, Outcome::Deleted | Outcome::AlreadyGone));
     let going = count(|o| *o == Outcome::Interrupted);
+    let failed = match count(|o| matches!(o, Outcome::Failed { .. })) {
+        0 => String::new(),
+        n => format!(", {n} failed"),
+    };
     let left: Vec<&Item> = results
         .iter()
         .filter(|d| d.outcome == Outcome::NotStarted)
@@ -261,18 +265,22 @@ fn stopped(plan: &Plan, results: &[Deletion], signal: Signal, dry_run: DryRun) -
     let total = plan.delete.len();
     let mut out = if dry_run.server() {
         format!(
-            "{how}: no new delete was sent. Server dry run: the API server accepted {gone} of {total} deletes of revision {}; nothing deleted.",
+            "{how}: no new delete was sent. Server dry run: the API server accepted {gone} of {total} deletes of revision {}{failed}; nothing deleted.",
             plan.revision
         )
     } else {
         format!(
-            "{how}: no new delete was sent. Revision {}: {gone} of {total} objects deleted, {going} still being deleted in the cluster, {} not started.",
+            "{how}: no new delete was sent. Revision {}: {gone} of {total} objects deleted{failed}, {going} still being deleted in the cluster, {} not started.",
             plan.revision,
             left.len()
         )
     };
     if !left.is_empty() {
-        out.push_str("\nNot deleted yet:");
+        out.push_str(if dry_run.server() {
+            "\nNot sent:"
+        } else {
+            "\nNot deleted yet:"
+        });
         for it in &left {
             out.push_str(&format!("\n  {it}"));
         }
@@ -400,6 +408,98 @@ mod tests {
         assert_eq!(doc["status"], "deleted");
         assert_eq!(doc["results"][0]["result"], "deleted");
         assert_eq!(doc["results"][0]["kind"], "Deployment");
+    }
+
+    #[test]
+    fn a_signal_says_what_was_deleted_what_goes_on_and_what_is_left() {
+        let item = |kind: &str, name: &str| Item {
+            kind: kind.into(),
+            namespace: Some("istio-system".into()),
+            name: name.into(),
+            uid: "u".into(),
+        };
+        let plan = Plan {
+            delete: vec![
+                item("Deployment", "istiod-1-27"),
+                item("Service", "istiod-1-27"),
+                item("ConfigMap", "istio-1-27"),
+            ],
+            ..plan()
+        };
+        let results: Vec<Deletion> = plan
+            .delete
+            .iter()
+            .cloned()
+            .zip([Outcome::Deleted, Outcome::Interrupted, Outcome::NotStarted])
+            .map(|(item, outcome)| Deletion { item, outcome })
+            .collect();
+        assert_eq!(
+            stopped(&plan, &results, Signal::Terminate, DryRun::None),
+            "Stopped by SIGTERM: no new delete was sent. Revision 1-27: 1 of 3 objects deleted, 1 still being deleted in the cluster, 1 not started.\n\
+             Not deleted yet:\n  configmap/istio-1-27 -n istio-system\n\
+             Run the same command again to finish."
+        );
+        let text = stopped(&plan, &results, Signal::Interrupt, DryRun::Server);
+        assert!(
+            text.starts_with("Interrupted: no new delete was sent. Server dry run: the API server accepted 1 of 3"),
+            "{text}"
+        );
+        assert!(text.contains("\nNot sent:\n  configmap/istio-1-27"), "{text}");
+
+        let body = Body {
+            status: Status::Interrupted,
+            plan: &plan,
+            results: &results,
+            traces: &[],
+            stopped_by: Some(Signal::Terminate),
+        };
+        let doc = serde_json::to_value(Envelope::with_dry_run(KIND, DryRun::None, body)).unwrap();
+        assert_eq!(doc["status"], "interrupted");
+        assert_eq!(doc["stoppedBy"], "SIGTERM");
+        let results: Vec<&str> = doc["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["result"].as_str().unwrap())
+            .collect();
+        assert_eq!(results, ["deleted", "interrupted", "notStarted"]);
+    }
+
+    #[test]
+    fn name_output_is_kind_dot_group_slash_name() {
+        let it = |kind: &str, name: &str| Item {
+            kind: kind.into(),
+            namespace: None,
+            name: name.into(),
+            uid: "u".into(),
+        };
+        assert_eq!(name(&it("Deployment", "istiod-1-27")), "deployment.apps/istiod-1-27");
+        assert_eq!(
+            name(&it(
+                "ValidatingWebhookConfiguration",
+                "istio-validator-1-27-istio-system"
+            )),
+            "validatingwebhookconfiguration.admissionregistration.k8s.io/istio-validator-1-27-istio-system"
+        );
+        assert_eq!(name(&it("ServiceAccount", "istiod-1-27")), "serviceaccount/istiod-1-27");
+        assert_eq!(
+            name(&it("ClusterRole", "istiod-1-27")),
+            "clusterrole.rbac.authorization.k8s.io/istiod-1-27"
+        );
+        assert_eq!(
+            name(&it("EnvoyFilter", "stats")),
+            "envoyfilter.networking.istio.io/stats"
+        );
+    }
+
+    #[test]
+    fn no_headers_drops_the_plan_tables_header_row() {
+        let text = render_plan(&plan(), Paint { enabled: false }, false);
+        assert!(!text.contains("ACTION"), "{text}");
+        assert!(
+            text.contains("\ndelete   Deployment   istio-system   istiod-1-27"),
+            "{text}"
+        );
     }
 
     #[test]
