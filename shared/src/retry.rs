@@ -3,9 +3,14 @@
 //! deadline the caller gives.
 //!
 //! kube's client already retries 429, 503 and 504 inside each call (`RetryPolicy::server_retry`
-//! in kube-client's `client/retry.rs`, on through `Config::default_retry`). This is the one
-//! layer above it, for what that layer leaves out (other 5xx, connection errors), and it is
-//! bounded: each attempt, kube's own retries included, is cut off at the deadline.
+//! in kube-client's `client/retry.rs`, on through `Config::default_retry`): up to 15 times,
+//! after the server's `Retry-After` (the API server's max-inflight and priority-and-fairness
+//! filters send 1 s) or a backoff doubling from 5 ms, whichever is longer. A throttling API
+//! server is therefore ridden out inside each call (tests/tests/faults.rs throttles the
+//! sandbox to one request at a time and every step finishes). This is the one layer above
+//! it, for what that layer leaves out (other 5xx, connection errors, a 429 still there
+//! after kube's 15 tries), and it is bounded: each attempt, kube's own retries included, is
+//! cut off at the deadline.
 
 use std::future::Future;
 use std::time::Duration;

@@ -453,3 +453,30 @@ impl Sandbox {
         sandbox_up(&["--no-reset"]);
     }
 }
+
+impl Sandbox {
+    /// `tests/sandbox/up --no-reset` with `SANDBOX_APISERVER_EXTRA_ARGS=extra_args`: the API
+    /// server restarted with these flags after its own (`""`: as the sandbox runs it), the
+    /// cluster kept, and waited for until healthy.
+    pub fn restart_apiserver_with(&self, extra_args: &str) {
+        let up = sandbox_dir().join("up");
+        let out = Command::new(&up)
+            .arg("--no-reset")
+            .env("SANDBOX_APISERVER_EXTRA_ARGS", extra_args)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap_or_else(|e| panic!("run {}: {e}", up.display()));
+        assert!(
+            out.status.success(),
+            "SANDBOX_APISERVER_EXTRA_ARGS='{extra_args}' {} --no-reset failed ({}):\n{}",
+            up.display(),
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    /// The API server's own metrics (`/metrics`, Prometheus text), read as its admin.
+    pub fn apiserver_metrics(&self) -> String {
+        stdout(self.kubectl().args(["get", "--raw", "/metrics"]))
+    }
+}

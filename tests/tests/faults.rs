@@ -1,7 +1,8 @@
 //! Faults on the sandbox, through the real kubectl: two relabels racing on the same
-//! namespaces, a prune interrupted halfway, and the API server killed in the middle of a
-//! roll. Each must end in a state some serial order of the commands gives, and a re-run
-//! must finish what was left.
+//! namespaces, a prune interrupted halfway, the API server killed in the middle of a roll
+//! (between workloads, and while roll watches a rollout), and an API server that answers
+//! most requests 429 (throttled to one request at a time). Each must end in a state some
+//! serial order of the commands gives, and a re-run must finish what was left.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, BufReader};
@@ -341,13 +342,72 @@ fn the_api_server_killed_mid_roll_restarts_each_workload_once() {
             .kubectl()
             .args(["label", "namespace", "default", "istio.io/rev=1-28", "--overwrite"]),
     );
-    let before = Snapshot::take(&sandbox);
-    let start = rollouts(&sandbox, "default");
+    kill_the_api_server_mid_roll(&sandbox, &["-n", "default", "--pause", "2s"], |line| {
+        line.contains("pausing")
+    });
+}
+
+/// The first Deployment roll restarts (api-gateway) made slow: its new pod counts as
+/// available only 10 s after it is Ready, so its rollout is under way for at least that
+/// long (`minReadySeconds`; KWOK makes pods Ready at once).
+const SLOW_ROLLOUT: &str = r#"{"spec":{"minReadySeconds":10}}"#;
+
+#[test]
+fn the_api_server_killed_while_roll_watches_a_rollout_restarts_each_workload_once() {
+    let sandbox = Sandbox::fresh("canary");
+    stdout(
+        sandbox
+            .kubectl()
+            .args(["label", "namespace", "default", "istio.io/rev=1-28", "--overwrite"]),
+    );
+    stdout(sandbox.kubectl().args([
+        "patch",
+        "deployment/api-gateway",
+        "-n",
+        "default",
+        "--type=merge",
+        "-p",
+        SLOW_ROLLOUT,
+    ]));
+    stdout(sandbox.kubectl().args([
+        "rollout",
+        "status",
+        "deployment/api-gateway",
+        "-n",
+        "default",
+        "--timeout=60s",
+    ]));
+    // Killed once api-gateway is restarted and roll follows its rollout.
+    let seen = kill_the_api_server_mid_roll(&sandbox, &["-n", "default"], |line| {
+        line.contains("api-gateway") && (line.contains("restarted, waiting") || line.contains("rolling "))
+    });
+    let before_kill = &seen[..seen.iter().position(|l| l == KILLED).expect("the kill is marked")];
+    assert!(
+        !before_kill
+            .iter()
+            .any(|l| l.contains("api-gateway") && l.contains("done in")),
+        "the kill came after api-gateway's rollout had finished:\n{}",
+        seen.join("\n")
+    );
+}
+
+/// Marks, in the lines [`kill_the_api_server_mid_roll`] returns, where the kill came.
+const KILLED: &str = "--- kube-apiserver killed here";
+
+/// Runs `roll ARGS`, kills the API server (`kill -9`) at the first line of its output for
+/// which `kill_at` holds, starts it again 3 s later, and checks that the roll rides it out
+/// or stops with a summary after which a re-run completes; that every Deployment of
+/// `default` is restarted exactly once (generation +1, a new `restartedAt`, one new
+/// ReplicaSet); and that nothing else changes. Returns roll's output lines (stdout, then
+/// stderr), with [`KILLED`] where the kill came.
+fn kill_the_api_server_mid_roll(sandbox: &Sandbox, args: &[&str], kill_at: impl Fn(&str) -> bool) -> Vec<String> {
+    let before = Snapshot::take(sandbox);
+    let start = rollouts(sandbox, "default");
 
     let started = Instant::now();
     let mut child = sandbox
         .plugin("roll")
-        .args(["-n", "default", "--pause", "2s"])
+        .args(args)
         .env("NO_COLOR", "1")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -358,19 +418,19 @@ fn the_api_server_killed_mid_roll_restarts_each_workload_once() {
     let out_lines = lines(child.stdout.take().unwrap());
     let mut out = vec![];
     let mut err = vec![];
-    let paused = loop {
+    let reached = loop {
         if let Ok(line) = out_lines.try_recv() {
-            let pausing = line.contains("pausing");
+            let now = kill_at(&line);
             out.push(line);
-            if pausing {
+            if now {
                 break true;
             }
             continue;
         }
         if let Ok(line) = err_lines.try_recv() {
-            let pausing = line.contains("pausing");
+            let now = kill_at(&line);
             err.push(line);
-            if pausing {
+            if now {
                 break true;
             }
             continue;
@@ -380,12 +440,18 @@ fn the_api_server_killed_mid_roll_restarts_each_workload_once() {
         }
         std::thread::sleep(Duration::from_millis(20));
     };
-    assert!(paused, "roll never paused:\n{}\n{}", out.join("\n"), err.join("\n"));
+    assert!(
+        reached,
+        "roll never reached the point of the kill:\n{}\n{}",
+        out.join("\n"),
+        err.join("\n")
+    );
     let apiserver = sandbox
         .component_pid("kube-apiserver")
         .expect("kube-apiserver's pid file");
     signal(apiserver, "-KILL");
     let killed_at = started.elapsed();
+    out.push(KILLED.to_owned());
     std::thread::sleep(Duration::from_secs(3));
     sandbox.restart_killed();
     let back_at = started.elapsed();
@@ -423,17 +489,248 @@ fn the_api_server_killed_mid_roll_restarts_each_workload_once() {
         assert_eq!(code, 0, "the re-run completes:\n{rerun}\n{rerr}\n---\n{first}");
     }
 
-    let end = rollouts(&sandbox, "default");
+    let end = rollouts(sandbox, "default");
     for (name, (generation, restarted, sets)) in &start {
         let (g, r, s) = &end[name];
         assert_eq!(*g, generation + 1, "{name}: restarted once (generation)\n{first}");
         assert_ne!(r, restarted, "{name}: restarted\n{first}");
         assert_eq!(*s, sets + 1, "{name}: one new ReplicaSet\n{first}");
     }
-    let changes = Snapshot::take(&sandbox).changes_since(&before);
+    let changes = Snapshot::take(sandbox).changes_since(&before);
     let outside: Vec<_> = changes
         .iter()
         .filter(|c| !c.starts_with("changed Deployment default/"))
         .collect();
     assert!(outside.is_empty(), "outside the plan: {outside:?}\n{first}");
+    out.extend(err);
+    out
+}
+
+// ---------------------------------------------------------------- throttling
+
+/// The API server's limits while throttled: one read and one write at a time (priority and
+/// fairness is off in the sandbox, so these are the limits that apply; watches are not
+/// counted). Anything beyond is answered 429 with `Retry-After: 1`.
+const THROTTLE: &str = "--max-requests-inflight=1 --max-mutating-requests-inflight=1";
+
+/// Where the load's ConfigMaps are: enough data that each list of them holds the API
+/// server's one read slot for a while.
+const LOAD_NAMESPACE: &str = "throttle-load";
+
+/// 100 ConfigMaps of 20 kB each in [`LOAD_NAMESPACE`] (the sandbox reset removes them).
+fn seed_load(sandbox: &Sandbox) {
+    let data = "x".repeat(20_000);
+    let items: Vec<Value> = (0..100)
+        .map(|i| {
+            serde_json::json!({"apiVersion": "v1", "kind": "ConfigMap",
+                "metadata": {"name": format!("load-{i}"), "namespace": LOAD_NAMESPACE},
+                "data": {"payload": data}})
+        })
+        .collect();
+    let dir = kubectl_mesh_e2e::scratch_dir("throttle-load");
+    let path = dir.join("load.json");
+    std::fs::write(
+        &path,
+        serde_json::json!({"apiVersion": "v1", "kind": "List", "items": items}).to_string(),
+    )
+    .unwrap();
+    stdout(sandbox.kubectl().args(["create", "namespace", LOAD_NAMESPACE]));
+    stdout(sandbox.kubectl().args(["create", "-f"]).arg(&path).args(["-o", "name"]));
+}
+
+/// Concurrent `kubectl get` loops, as [`throttled_user`], that keep the throttled API server
+/// busy until stopped (or dropped): each lists the load's ConfigMaps (2 MB). kubectl retries
+/// a 429 after its `Retry-After`, so more loops than the server has slots keep it saturated.
+struct Load {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    threads: Vec<std::thread::JoinHandle<usize>>,
+}
+
+impl Load {
+    fn start(sandbox: &Sandbox, kubeconfig: &std::path::Path, loops: usize) -> Load {
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let threads = (0..loops)
+            .map(|_| {
+                let stop = stop.clone();
+                let mut cmd = sandbox.kubectl();
+                cmd.env("KUBECONFIG", kubeconfig)
+                    .args(["get", "configmaps", "-n", LOAD_NAMESPACE, "-o", "json"])
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null());
+                std::thread::spawn(move || {
+                    let mut runs = 0;
+                    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                        let _ = cmd.status();
+                        runs += 1;
+                    }
+                    runs
+                })
+            })
+            .collect();
+        Load { stop, threads }
+    }
+
+    /// Stops the loops; how many `kubectl get` ran.
+    fn stop(mut self) -> usize {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.threads.drain(..).map(|t| t.join().unwrap_or(0)).sum()
+    }
+}
+
+impl Drop for Load {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
+    }
+}
+
+/// A kubeconfig for a user the API server throttles. Its admin is in `system:masters`,
+/// which the max-inflight filter never answers 429 ("a system:master is so powerful that
+/// they should always get an answer", `WithMaxInFlightLimit` in
+/// staging/src/k8s.io/apiserver/pkg/server/filters/maxinflight.go): a ServiceAccount bound
+/// to cluster-admin is not in it. The sandbox's own components stay unthrottled.
+fn throttled_user(sandbox: &Sandbox) -> std::path::PathBuf {
+    let k = |args: &[&str]| stdout(sandbox.kubectl().args(args));
+    k(&["create", "serviceaccount", "throttled", "-n", LOAD_NAMESPACE]);
+    k(&[
+        "create",
+        "clusterrolebinding",
+        "throttled-cluster-admin",
+        "--clusterrole=cluster-admin",
+        &format!("--serviceaccount={LOAD_NAMESPACE}:throttled"),
+    ]);
+    let token = sandbox.service_account_token(LOAD_NAMESPACE, "throttled");
+    let dir = kubectl_mesh_e2e::scratch_dir("throttled-user");
+    sandbox.token_kubeconfig(&token, &dir.join("kubeconfig"))
+}
+
+/// The API server back to its own flags when dropped, even if the test fails.
+struct Throttled<'a>(&'a Sandbox);
+
+impl Drop for Throttled<'_> {
+    fn drop(&mut self) {
+        self.0.restart_apiserver_with("");
+    }
+}
+
+/// The requests the API server answered 429, from `apiserver_request_total{code="429"}`, by
+/// `VERB resource`.
+fn throttled_requests(sandbox: &Sandbox) -> BTreeMap<String, f64> {
+    let mut out = BTreeMap::new();
+    for line in sandbox.apiserver_metrics().lines() {
+        let Some(rest) = line.strip_prefix("apiserver_request_total{") else {
+            continue;
+        };
+        if !rest.contains(r#"code="429""#) {
+            continue;
+        }
+        let label = |name: &str| {
+            rest.split(&format!("{name}=\""))
+                .nth(1)
+                .and_then(|v| v.split('"').next())
+                .unwrap_or("")
+        };
+        let value: f64 = line.rsplit(' ').next().and_then(|v| v.parse().ok()).unwrap_or(0.0);
+        *out.entry(format!("{} {}", label("verb"), label("resource")))
+            .or_insert(0.0) += value;
+    }
+    out
+}
+
+/// What grew from `before` to `after`.
+fn grown(before: &BTreeMap<String, f64>, after: &BTreeMap<String, f64>) -> BTreeMap<String, f64> {
+    after
+        .iter()
+        .map(|(k, v)| (k.clone(), v - before.get(k).copied().unwrap_or(0.0)))
+        .filter(|(_, d)| *d > 0.0)
+        .collect()
+}
+
+#[test]
+fn every_step_finishes_against_a_throttling_api_server() {
+    let sandbox = Sandbox::fresh("canary");
+    seed_load(&sandbox);
+    let user = throttled_user(&sandbox);
+    sandbox.restart_apiserver_with(THROTTLE);
+    let throttled = Throttled(&sandbox);
+    let load = Load::start(&sandbox, &user, 6);
+    let start = rollouts(&sandbox, "default");
+    let mut report = vec![];
+    let mut step = |name: &str, args: &[&str]| -> String {
+        let before = throttled_requests(&sandbox);
+        let started = Instant::now();
+        let (code, out, err) = run(sandbox
+            .plugin(name)
+            .args(args)
+            .arg("-v=6")
+            .env("KUBECONFIG", &user)
+            .env("NO_COLOR", "1"));
+        let took = started.elapsed();
+        let seen = err.lines().filter(|l| l.contains(" 429 Too Many Requests in ")).count();
+        let server = grown(&before, &throttled_requests(&sandbox));
+        let line = format!(
+            "{name} {}: exit {code} in {:.1}s, {seen} of its requests answered 429 (its -v=6 log); \
+             the API server's 429s meanwhile: {server:?}",
+            args.join(" "),
+            took.as_secs_f64()
+        );
+        println!("{line}");
+        let requests: Vec<&str> = err
+            .lines()
+            .filter(|l| l.contains(" in ") && l.contains("https://"))
+            .collect();
+        assert_eq!(
+            code,
+            0,
+            "{line}\n--- stdout:\n{out}\n--- requests:\n{}",
+            requests.join("\n")
+        );
+        report.push((line, seen, server.values().sum::<f64>()));
+        out
+    };
+
+    let out = step("revisions", &["-A"]);
+    assert!(out.contains("1-27 (default)") && out.contains("1-28"), "{out}");
+    step("relabel", &["--from", "1-27", "--to", "1-28", "-A"]);
+    let out = step("roll", &["-n", "default", "--max-parallel", "4", "--timeout", "10m"]);
+    assert!(out.contains("7 done, 0 failed"), "{out}");
+    step("relabel", &["--tag", "default", "--to", "1-28"]);
+    let out = step("prune", &["1-27", "--dry-run=server"]);
+    let (code, istiod, _) = run(sandbox
+        .kubectl()
+        .args(["get", "deployment", "istiod-1-27", "-n", "istio-system"]));
+    assert_eq!(code, 0, "a server dry run deleted istiod-1-27:\n{out}\n{istiod}");
+    let out = step("prune", &["1-27", "--yes"]);
+    assert!(out.contains("Revision 1-27 pruned"), "{out}");
+    let gets = load.stop();
+    println!("{gets} `kubectl get` ran meanwhile");
+
+    // The API server did throttle, and the steps' own requests were among those answered 429.
+    let (own, server): (usize, f64) = report.iter().fold((0, 0.0), |(a, b), (_, s, t)| (a + s, b + t));
+    assert!(server > 0.0, "the API server answered no 429: {report:#?}");
+    assert!(own > 0, "no request of the steps was answered 429: {report:#?}");
+    drop(throttled);
+
+    let rev = |ns: &str| {
+        stdout(sandbox.kubectl().args([
+            "get",
+            "namespace",
+            ns,
+            "-o",
+            "jsonpath={.metadata.labels.istio\\.io/rev}",
+        ]))
+    };
+    assert_eq!(rev("default"), "1-28");
+    let end = rollouts(&sandbox, "default");
+    for (name, (generation, restarted, _)) in &start {
+        let (g, r, _) = &end[name];
+        assert_eq!(*g, generation + 1, "{name}: restarted once");
+        assert_ne!(r, restarted, "{name}: restarted");
+    }
+    let (code, _, _) = run(sandbox
+        .kubectl()
+        .args(["get", "deployment", "istiod-1-27", "-n", "istio-system"]));
+    assert_ne!(code, 0, "istiod-1-27 still there after the prune");
 }
