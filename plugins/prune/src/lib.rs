@@ -88,6 +88,10 @@ Examples:
 
 #[derive(Debug, Parser)]
 #[command(name = "kubectl-mesh-prune", bin_name = "kubectl mesh prune", version = shared::VERSION, about = ABOUT, after_help = AFTER)]
+#[command(
+    mut_arg("namespace", |a| a.help("The namespace of the revision's control plane, a guard: prune always checks and deletes cluster-wide (see below)")),
+    mut_arg("all_namespaces", |a| a.help("Take the revision wherever its control plane is (the default)"))
+)]
 pub struct Args {
     /// The revision to remove (required: there is no default and no "all")
     #[arg(value_name = "REVISION", value_parser = revision_arg)]
