@@ -106,6 +106,8 @@ pub enum FleetContext<'a> {
     Unreachable(&'a str, &'a Sandbox),
     /// The sandbox, authenticating with this bearer token.
     Token(&'a str, &'a Sandbox, &'a str),
+    /// The sandbox's CA and admin at another server URL (a listener that never answers).
+    Server(&'a str, &'a Sandbox, &'a str),
 }
 
 /// Writes to `path` one kubeconfig holding each context, named as given (cluster and user
@@ -116,7 +118,10 @@ pub fn fleet_kubeconfig(path: &Path, contexts: &[FleetContext<'_>]) -> PathBuf {
     let mut named = vec![];
     for c in contexts {
         let (name, sandbox) = match c {
-            FleetContext::Admin(n, s) | FleetContext::Unreachable(n, s) | FleetContext::Token(n, s, _) => (*n, *s),
+            FleetContext::Admin(n, s)
+            | FleetContext::Unreachable(n, s)
+            | FleetContext::Token(n, s, _)
+            | FleetContext::Server(n, s, _) => (*n, *s),
         };
         let admin = sandbox.admin_kubeconfig();
         let mut cluster = admin["clusters"][0]["cluster"].clone();
@@ -125,6 +130,7 @@ pub fn fleet_kubeconfig(path: &Path, contexts: &[FleetContext<'_>]) -> PathBuf {
             FleetContext::Admin(..) => {}
             FleetContext::Unreachable(..) => cluster["server"] = "https://127.0.0.1:1".into(),
             FleetContext::Token(_, _, token) => user = serde_json::json!({ "token": token }),
+            FleetContext::Server(_, _, url) => cluster["server"] = (*url).into(),
         }
         clusters.push(serde_json::json!({ "name": name, "cluster": cluster }));
         users.push(serde_json::json!({ "name": name, "user": user }));
