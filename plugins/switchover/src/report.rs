@@ -46,7 +46,11 @@ impl Report {
         let verdict = if self.ready {
             paint.good("READY")
         } else {
-            paint.bad(&format!("NOT READY ({} reasons)", self.reasons.len()))
+            let n = self.reasons.len();
+            paint.bad(&format!(
+                "NOT READY ({n} {})",
+                if n == 1 { "reason" } else { "reasons" }
+            ))
         };
         let mut out = format!(
             "Switchover from {} to {} (namespaces: {}): {verdict}\n\n",

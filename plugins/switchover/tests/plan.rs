@@ -404,7 +404,7 @@ fn the_table_says_why_not() {
     let r = check(&old(), &new);
     let text = r.render(&Default::default(), false, shared::output::Paint { enabled: false });
     assert!(
-        text.starts_with("Switchover from prod-1-27 to prod-1-28 (namespaces: default): NOT READY (1 reasons)"),
+        text.starts_with("Switchover from prod-1-27 to prod-1-28 (namespaces: default): NOT READY (1 reason)"),
         "{text}"
     );
     let row = |l: &str| l.split_whitespace().collect::<Vec<_>>().join(" ");

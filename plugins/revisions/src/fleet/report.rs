@@ -112,8 +112,9 @@ impl Fleet {
             s.push_str(": no proxy is out of date.");
         } else {
             s.push_str(&format!(
-                ": {} proxies out of date; see `kubectl mesh revisions --context CLUSTER`.",
-                paint.warn(&self.out_of_date.to_string())
+                ": {} {} out of date; see `kubectl mesh revisions --context CLUSTER`.",
+                paint.warn(&self.out_of_date.to_string()),
+                if self.out_of_date == 1 { "proxy" } else { "proxies" }
             ));
         }
         s
