@@ -6,6 +6,7 @@
 //! `SANDBOX_B_STATE` / `SANDBOX_B_<NAME>_PORT` set in the environment overrides one of them.
 
 use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
 
 use super::{Place, Sandbox, state_dir};
 
@@ -76,6 +77,19 @@ impl Sandbox {
         let b = Place::second();
         let lock_a = super::lock_sandbox(&a);
         let lock_b = super::lock_sandbox(&b);
+        // Build once before the two `up`s run side by side: a cold build must not run twice
+        // into the same cache.
+        let build = super::sandbox_dir().join("build");
+        let built = Command::new(&build)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap_or_else(|e| panic!("run {}: {e}", build.display()));
+        assert!(
+            built.status.success(),
+            "{} failed:\n{}",
+            build.display(),
+            String::from_utf8_lossy(&built.stderr)
+        );
         let (kubeconfig_a, kubeconfig_b) = std::thread::scope(|s| {
             let up_b = s.spawn(|| super::sandbox_up(&b, &["--scenario", second]));
             let kubeconfig_a = super::sandbox_up(&a, &["--scenario", first]);
