@@ -127,6 +127,12 @@ async fn read_cluster(connect: &ConnectArgs, context: &str, scope: &Scope, timeo
 
 fn reason(e: &Error) -> &'static str {
     match e {
+        // kube's own connect timeout (30 s unless --request-timeout) says so in its reason.
+        Error::Unreachable { reason, .. }
+            if reason.contains("deadline has elapsed") || reason.contains("timed out") =>
+        {
+            "Timeout"
+        }
         Error::Unreachable { .. } => "Unreachable",
         Error::Unauthorized { .. } => "Unauthorized",
         Error::Forbidden { .. } => "Forbidden",
