@@ -76,7 +76,7 @@ pub(crate) fn render(dispatcher: Option<&std::path::Path>, locations: &[Option<F
         out,
         "     (at the load balancer: send a share of the traffic to new's ingress gateway, then all of it; drain old)"
     );
-    let _ = writeln!(out, "  3. kubectl mesh {:<34} # {}", SWITCHOVER[2].0, SWITCHOVER[2].1);
+    let _ = writeln!(out, "  3. kubectl mesh {:<37} # {}", SWITCHOVER[2].0, SWITCHOVER[2].1);
     let _ = writeln!(out, "\nOther commands:");
     let _ = writeln!(out, "  kubectl mesh version                     every binary's version");
     let _ = writeln!(
@@ -103,7 +103,7 @@ pub(crate) fn render(dispatcher: Option<&std::path::Path>, locations: &[Option<F
 
 fn workflow(out: &mut String, steps: &[(&str, &str)]) {
     for (i, (command, why)) in steps.iter().enumerate() {
-        let _ = writeln!(out, "  {}. kubectl mesh {command:<34} # {why}", i + 1);
+        let _ = writeln!(out, "  {}. kubectl mesh {command:<37} # {why}", i + 1);
     }
 }
 
