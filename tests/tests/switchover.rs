@@ -405,3 +405,113 @@ fn an_unreachable_new_cluster_is_an_error_naming_it() {
         .args(["--from", "old", "--to", "old"]));
     assert_eq!(code, 2, "{err}");
 }
+
+/// Binds `rbac/switchover.yaml` (its rules as given) to a new ServiceAccount in `sandbox`
+/// and returns a token for it.
+fn least_privilege_token(sandbox: &Sandbox, dir: &std::path::Path, side: &str, role: &Value) -> String {
+    remove_least_privilege(sandbox);
+    let role_file = dir.join(format!("{side}-role.json"));
+    std::fs::write(&role_file, role.to_string()).unwrap();
+    stdout(sandbox.kubectl().args(["apply", "-f"]).arg(&role_file));
+    // The ServiceAccount may be left from an earlier run (a reset keeps the namespace).
+    let _ = run(sandbox
+        .kubectl()
+        .args(["create", "serviceaccount", "switchover-checker", "-n", "default"]));
+    stdout(sandbox.kubectl().args([
+        "create",
+        "clusterrolebinding",
+        "kubectl-mesh-switchover-test",
+        "--clusterrole=kubectl-mesh-switchover",
+        "--serviceaccount=default:switchover-checker",
+    ]));
+    sandbox.service_account_token("default", "switchover-checker")
+}
+
+/// Removes what `least_privilege_token` made (cluster-scoped objects outlive a reset).
+fn remove_least_privilege(sandbox: &Sandbox) {
+    stdout(sandbox.kubectl().args([
+        "delete",
+        "clusterrolebinding/kubectl-mesh-switchover-test",
+        "clusterrole/kubectl-mesh-switchover",
+        "--ignore-not-found",
+    ]));
+}
+
+/// The role file as JSON, with `drop` (a resource name) taken out of every rule.
+fn switchover_role(drop: Option<&str>) -> Value {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../rbac/switchover.yaml");
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let mut role: Value = serde_saphyr::from_str(&text).expect("rbac/switchover.yaml parses");
+    if let Some(gone) = drop {
+        for rule in role["rules"].as_array_mut().unwrap() {
+            rule["resources"].as_array_mut().unwrap().retain(|r| r != gone);
+        }
+        role["rules"]
+            .as_array_mut()
+            .unwrap()
+            .retain(|r| !r["resources"].as_array().unwrap().is_empty());
+    }
+    role
+}
+
+#[test]
+fn the_check_needs_no_more_than_its_role_in_both_clusters() {
+    let c = Clusters::up("least-privilege");
+    let (admin_code, admin_doc) = c.document(&[]);
+    assert_eq!(admin_code, 0, "{admin_doc}");
+
+    let dir = scratch_dir("least-privilege-sa");
+    let role = switchover_role(None);
+    let tokens = [
+        least_privilege_token(&c.old, &dir, "old", &role),
+        least_privilege_token(&c.new, &dir, "new", &role),
+    ];
+    let kubeconfig = fleet_kubeconfig(
+        &dir.join("sa-kubeconfig"),
+        &[
+            FleetContext::Token("old", &c.old, &tokens[0]),
+            FleetContext::Token("new", &c.new, &tokens[1]),
+        ],
+    );
+    let as_role = |kubeconfig: &PathBuf| {
+        let mut cmd = c.old.plugin("switchover");
+        cmd.env("KUBECONFIG", kubeconfig)
+            .args(["--from", "old", "--to", "new", "-o", "json"]);
+        run(&mut cmd)
+    };
+    let (code, out, err) = as_role(&kubeconfig);
+    assert_eq!(code, 0, "stdout:\n{out}\nstderr:\n{err}");
+    let doc: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(doc["ready"], admin_doc["ready"]);
+    assert_eq!(doc["workloads"], admin_doc["workloads"]);
+    assert_eq!(doc["services"], admin_doc["services"]);
+
+    // Without listing Services in the new cluster the check cannot answer: exit 1, the
+    // 403 named, and no verdict printed as if it were one.
+    let narrowed = switchover_role(Some("services"));
+    let file = dir.join("narrowed.json");
+    std::fs::write(&file, narrowed.to_string()).unwrap();
+    stdout(c.new.kubectl().args(["apply", "-f"]).arg(&file));
+    let denied = (0..30).any(|_| {
+        let (_, can, _) = run(c.new.kubectl().args([
+            "auth",
+            "can-i",
+            "list",
+            "services",
+            "--as=system:serviceaccount:default:switchover-checker",
+            "-A",
+        ]));
+        if can.trim() == "no" {
+            return true;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        false
+    });
+    assert!(denied, "the narrowed role never took effect");
+    let (code, out, err) = as_role(&kubeconfig);
+    remove_least_privilege(&c.old);
+    remove_least_privilege(&c.new);
+    assert_eq!(code, 1, "stdout:\n{out}\nstderr:\n{err}");
+    assert!(out.is_empty(), "no verdict without the reads: {out}");
+    assert!(err.contains("new cluster") && err.contains("services"), "{err}");
+}
