@@ -25,6 +25,8 @@ pub struct Sandbox {
     pub kubeconfig: PathBuf,
     /// The scenario the cluster was reset to: `canary`, `inplace` or `empty`.
     pub scenario: String,
+    /// Which sandbox: the default one or the second ([`Sandbox::second`]).
+    place: Place,
     _lock: File,
 }
 
@@ -36,12 +38,7 @@ impl Sandbox {
     /// # Panics
     /// When `tests/sandbox/up` fails; the panic carries its output.
     pub fn fresh(scenario: &str) -> Sandbox {
-        let lock = lock_sandbox();
-        Sandbox {
-            kubeconfig: sandbox_up(&["--scenario", scenario]),
-            scenario: scenario.to_owned(),
-            _lock: lock,
-        }
+        Place::first().fresh(scenario)
     }
 
     /// A client for the sandbox as its admin.
@@ -187,16 +184,18 @@ impl Sandbox {
     /// # Panics
     /// When `tests/sandbox/up` fails; the panic carries its output.
     pub fn as_left(scenario: &str) -> Sandbox {
-        let lock = lock_sandbox();
-        let loaded = fs::read_to_string(state_dir().join("scenario")).unwrap_or_default();
+        let place = Place::first();
+        let lock = lock_sandbox(&place);
+        let loaded = fs::read_to_string(place.state.join("scenario")).unwrap_or_default();
         let args: Vec<&str> = if loaded.trim() == scenario {
             vec!["--no-reset"]
         } else {
             vec!["--scenario", scenario]
         };
         Sandbox {
-            kubeconfig: sandbox_up(&args),
+            kubeconfig: sandbox_up(&place, &args),
             scenario: scenario.to_owned(),
+            place,
             _lock: lock,
         }
     }
@@ -283,8 +282,8 @@ current-context: sandbox
 }
 
 /// Takes the sandbox lock, blocking while another test holds it.
-fn lock_sandbox() -> File {
-    let lock_path = state_dir().with_extension("lock");
+fn lock_sandbox(place: &Place) -> File {
+    let lock_path = place.state.with_extension("lock");
     if let Some(parent) = lock_path.parent() {
         fs::create_dir_all(parent).expect("create the sandbox cache dir");
     }
@@ -299,11 +298,13 @@ fn lock_sandbox() -> File {
     lock
 }
 
-/// Runs `tests/sandbox/up ARGS` and returns the kubeconfig path it prints last.
-fn sandbox_up(args: &[&str]) -> PathBuf {
+/// Runs `tests/sandbox/up ARGS` for the sandbox at `place` and returns the kubeconfig
+/// path it prints last.
+fn sandbox_up(place: &Place, args: &[&str]) -> PathBuf {
     let up = sandbox_dir().join("up");
     let out = Command::new(&up)
         .args(args)
+        .envs(place.env.iter().map(|(k, v)| (k, v)))
         .stdin(Stdio::null())
         .output()
         .unwrap_or_else(|e| panic!("run {}: {e}", up.display()));
@@ -443,14 +444,46 @@ impl Sandbox {
     /// The pid of a sandbox component (`kube-apiserver`, `etcd`, `kwok`, ...) from its
     /// pid file in the state dir's `run/`, for fault tests that kill it.
     pub fn component_pid(&self, component: &str) -> Option<u32> {
-        let path = state_dir().join("run").join(format!("{component}.pid"));
+        let path = self.place.state.join("run").join(format!("{component}.pid"));
         fs::read_to_string(path).ok()?.trim().parse().ok()
     }
 
     /// `tests/sandbox/up --no-reset`: starts again whatever component was killed, keeping
     /// the cluster as it is, and waits until it is healthy.
     pub fn restart_killed(&self) {
-        sandbox_up(&["--no-reset"]);
+        sandbox_up(&self.place, &["--no-reset"]);
+    }
+}
+
+mod second;
+pub use second::{FleetContext, fleet_kubeconfig};
+
+/// Where a sandbox lives: its state dir, and the variables `tests/sandbox/up` reads to
+/// find it and its ports (empty for the default sandbox: the caller's own environment).
+#[derive(Debug, Clone)]
+struct Place {
+    state: PathBuf,
+    env: Vec<(String, String)>,
+}
+
+impl Place {
+    /// The default sandbox: `SANDBOX_STATE` and `SANDBOX_*_PORT` as the caller set them.
+    fn first() -> Place {
+        Place {
+            state: state_dir(),
+            env: vec![],
+        }
+    }
+
+    /// Takes the lock, resets the sandbox to `scenario`.
+    fn fresh(self, scenario: &str) -> Sandbox {
+        let lock = lock_sandbox(&self);
+        Sandbox {
+            kubeconfig: sandbox_up(&self, &["--scenario", scenario]),
+            scenario: scenario.to_owned(),
+            place: self,
+            _lock: lock,
+        }
     }
 }
 

@@ -167,6 +167,7 @@ fn krew_installs_the_archive_and_kubectl_mesh_reaches_every_step_through_its_sym
         "kubectl-mesh-relabel",
         "kubectl-mesh-roll",
         "kubectl-mesh-prune",
+        "kubectl-mesh-switchover",
         "LICENSE",
         "README.md",
     ] {
@@ -196,14 +197,14 @@ fn krew_installs_the_archive_and_kubectl_mesh_reaches_every_step_through_its_sym
     let overview = run(&mut transcript, "kubectl mesh", &mut kube(&["mesh"]));
     let overview = text(&overview.stdout);
     let store_real = store.canonicalize().unwrap();
-    for step in ["revisions", "relabel", "roll", "prune"] {
+    for step in ["revisions", "relabel", "roll", "prune", "switchover"] {
         let line = format!("{step:<10} {}/kubectl-mesh-{step}\n", store_real.display());
         assert!(overview.contains(&line), "{line:?} missing:\n{overview}");
     }
 
     let versions = run(&mut transcript, "kubectl mesh version", &mut kube(&["mesh", "version"]));
     let versions = text(&versions.stdout);
-    assert_eq!(versions.lines().count(), 5, "{transcript}");
+    assert_eq!(versions.lines().count(), 6, "{transcript}");
     assert!(
         versions
             .lines()

@@ -55,6 +55,12 @@ fn kubectl_completes_revisions_tags_and_namespaces_from_the_cluster() {
         complete(&sandbox, &path, &["mesh", "prune", "1-2"]),
         "1-27\trevision, istiod 1.27.4, tags default\n1-28\trevision, istiod 1.28.3\n:4\n"
     );
+    // switchover's --from and --to name kubeconfig contexts.
+    let contexts = complete(&sandbox, &path, &["mesh", "switchover", "--from", ""]);
+    assert!(
+        contexts.lines().any(|l| l.split('\t').next() == Some("sandbox")),
+        "{contexts}"
+    );
     let namespaces = complete(&sandbox, &path, &["mesh", "roll", "-n", ""]);
     for ns in ["default", "istio-system", "kube-system"] {
         assert!(namespaces.lines().any(|l| l == ns), "{ns} missing: {namespaces}");

@@ -413,3 +413,183 @@ fn a_restart_into_a_revision_whose_istiod_is_not_ready_is_called_rejected() {
         "{events}"
     );
 }
+
+/// The fleet view over both sandboxes: the canary cluster as `old`, the 1.28-only
+/// switchover target as `new`.
+mod fleet {
+    use kubectl_mesh_e2e::{FleetContext, Sandbox, fleet_kubeconfig, run, scratch_dir, stdout};
+    use serde_json::Value;
+
+    fn fleet(sandbox: &Sandbox, kubeconfig: &std::path::Path, args: &[&str]) -> (i32, String, String) {
+        run(sandbox
+            .plugin("revisions")
+            .env("KUBECONFIG", kubeconfig)
+            .env("NO_COLOR", "1")
+            .args(args))
+    }
+
+    fn rows(text: &str) -> Vec<String> {
+        text.lines()
+            .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+            .collect()
+    }
+
+    fn names(cluster: &Value) -> Vec<&str> {
+        cluster["revisions"]["revisions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["name"].as_str().unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn two_clusters_in_one_table_and_one_document() {
+        let (old, new) = Sandbox::pair("canary", "switchover-target");
+        let dir = scratch_dir("fleet-two");
+        let kubeconfig = fleet_kubeconfig(
+            &dir.join("kubeconfig"),
+            &[FleetContext::Admin("old", &old), FleetContext::Admin("new", &new)],
+        );
+
+        let (code, out, err) = fleet(&old, &kubeconfig, &["--context", "old", "--context", "new"]);
+        assert_eq!(code, 0, "{out}\n{err}");
+        let rows = rows(&out);
+        assert_eq!(rows[0], "CLUSTER REVISION TAGS VERSION ISTIOD PROXIES OUT OF DATE");
+        assert!(
+            rows.contains(&"old 1-27 (default) default 1.27.4 1/1 1.27.4: 7 0".to_string()),
+            "{out}"
+        );
+        assert!(rows.contains(&"old 1-28 - 1.28.3 1/1 1.28.3: 2 0".to_string()), "{out}");
+        assert!(rows.contains(&"new 1-28 - 1.28.3 1/1 1.28.3: 9 0".to_string()), "{out}");
+        assert!(
+            rows.contains(&"2 of 2 clusters read: no proxy is out of date.".to_string()),
+            "{out}"
+        );
+
+        let (code, out, _) = fleet(&old, &kubeconfig, &["--all-contexts", "-o", "json"]);
+        assert_eq!(code, 0);
+        let doc: Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(doc["kind"], "MeshFleet");
+        assert_eq!(doc["schemaVersion"], 1);
+        assert_eq!(doc["failed"], 0);
+        assert_eq!(doc["clusters"][0]["context"], "old");
+        assert_eq!(doc["clusters"][0]["revisions"]["kind"], "MeshRevisions");
+        assert_eq!(names(&doc["clusters"][0]), ["1-27", "1-28"]);
+        assert_eq!(doc["clusters"][1]["context"], "new");
+        assert_eq!(names(&doc["clusters"][1]), ["1-28"]);
+        assert_eq!(doc["clusters"][1]["revisions"]["totalProxies"], 9);
+
+        // Each cluster's document is what the single-cluster view prints for it.
+        let single: Value =
+            serde_json::from_str(&stdout(old.plugin("revisions").env("KUBECONFIG", &kubeconfig).args([
+                "--context",
+                "new",
+                "-o",
+                "json",
+            ])))
+            .unwrap();
+        assert_eq!(doc["clusters"][1]["revisions"], single);
+
+        // The same context twice is read twice, in the order given.
+        let (code, out, _) = fleet(
+            &old,
+            &kubeconfig,
+            &["--context", "new", "--context", "new", "-o", "name"],
+        );
+        assert_eq!((code, out.as_str()), (0, "new/revision/1-28\nnew/revision/1-28\n"));
+    }
+
+    #[test]
+    fn a_cluster_that_cannot_be_read_gets_its_row_and_exit_5() {
+        let (old, new) = Sandbox::pair("canary", "switchover-target");
+        let dir = scratch_dir("fleet-partial");
+        // A listener that accepts connections and never answers: only the timeout ends it.
+        let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let silent_url = format!("https://{}", silent.local_addr().unwrap());
+        let kubeconfig = fleet_kubeconfig(
+            &dir.join("kubeconfig"),
+            &[
+                FleetContext::Admin("old", &old),
+                FleetContext::Unreachable("gone", &new),
+                FleetContext::Token("stranger", &new, "not-a-token"),
+                FleetContext::Server("silent", &new, &silent_url),
+                FleetContext::Admin("new", &new),
+            ],
+        );
+
+        let (code, out, err) = fleet(&old, &kubeconfig, &["--all-contexts", "--request-timeout", "3s"]);
+        assert_eq!(code, 5, "{out}\n{err}");
+        let rows = rows(&out);
+        assert!(rows.contains(&"gone error: Unreachable - - - - -".to_string()), "{out}");
+        assert!(
+            rows.contains(&"stranger error: Unauthorized - - - - -".to_string()),
+            "{out}"
+        );
+        assert!(rows.contains(&"silent error: Timeout - - - - -".to_string()), "{out}");
+        assert!(rows.contains(&"new 1-28 - 1.28.3 1/1 1.28.3: 9 0".to_string()), "{out}");
+        assert!(
+            out.contains("[Unreachable] gone: cannot reach the Kubernetes API server at https://127.0.0.1:1"),
+            "{out}"
+        );
+        assert!(
+            rows.contains(&"2 of 5 clusters read (3 could not be read): no proxy is out of date.".to_string()),
+            "{out}"
+        );
+
+        let (code, out, _) = fleet(
+            &old,
+            &kubeconfig,
+            &["--context", "gone", "--context", "new", "-o", "json"],
+        );
+        assert_eq!(code, 5);
+        let doc: Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(doc["clusters"][0]["error"]["reason"], "Unreachable");
+        assert!(doc["clusters"][0].get("revisions").is_none());
+        assert_eq!(names(&doc["clusters"][1]), ["1-28"]);
+
+        // Nothing read at all is an error, not a partial view.
+        let (code, _, _) = fleet(&old, &kubeconfig, &["--context", "gone", "--context", "stranger"]);
+        assert_eq!(code, 1);
+        drop(silent);
+    }
+
+    #[test]
+    fn check_exits_3_when_any_cluster_has_out_of_date_proxies() {
+        let (old, new) = Sandbox::pair("canary", "switchover-target");
+        let dir = scratch_dir("fleet-check");
+        let kubeconfig = fleet_kubeconfig(
+            &dir.join("kubeconfig"),
+            &[FleetContext::Admin("old", &old), FleetContext::Admin("new", &new)],
+        );
+        let (code, _, _) = fleet(&old, &kubeconfig, &["--all-contexts", "--check"]);
+        assert_eq!(code, 0);
+
+        // The seed's canary step 2 on the old cluster: default now selects 1-28, its pods
+        // still run 1-27 proxies.
+        stdout(
+            old.kubectl()
+                .args(["label", "namespace", "default", "istio.io/rev=1-28", "--overwrite"]),
+        );
+        let (code, out, err) = fleet(&old, &kubeconfig, &["--all-contexts", "--check"]);
+        assert_eq!(code, 3, "{out}\n{err}");
+        assert!(
+            rows(&out).contains(&"old 1-27 (default) default 1.27.4 1/1 1.27.4: 7 7".to_string()),
+            "{out}"
+        );
+        assert!(
+            rows(&out).contains(
+                &"2 of 2 clusters read: 7 proxies out of date; see `kubectl mesh revisions --context CLUSTER`."
+                    .to_string()
+            ),
+            "{out}"
+        );
+        let (code, out, _) = fleet(&old, &kubeconfig, &["--all-contexts", "-o", "json"]);
+        assert_eq!(
+            code, 0,
+            "without --check, out-of-date proxies are reported, not an exit code"
+        );
+        let doc: Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(doc["outOfDate"], 7);
+    }
+}

@@ -115,7 +115,8 @@ fn values_of(arg: &Arg) -> Values {
         Values::Fixed(fixed)
     } else if id == "kubeconfig" || matches!(arg.get_value_hint(), ValueHint::FilePath | ValueHint::AnyPath) {
         Values::Files
-    } else if id == "context" {
+    } else if id == "context" || arg.get_value_names().is_some_and(|n| n.iter().any(|v| v == "CONTEXT")) {
+        // `--context`, and switchover's `--from`/`--to`, which name contexts too.
         Values::Contexts
     } else if id == "namespace" {
         Values::Namespaces
@@ -379,7 +380,15 @@ mod tests {
         assert!(out.contains("revisions\tShow every Istio control-plane revision"));
         assert!(out.ends_with("\n:4\n"), "{out}");
         let (out, _) = run(&[""]);
-        for step in ["revisions", "relabel", "roll", "prune", "version", "completion"] {
+        for step in [
+            "revisions",
+            "relabel",
+            "roll",
+            "prune",
+            "switchover",
+            "version",
+            "completion",
+        ] {
             assert!(values(&out).contains(&step), "{step} missing from {out}");
         }
     }
@@ -416,6 +425,17 @@ mod tests {
         assert_eq!(out, ":4\n", "-nd is a whole word already");
         let (out, _) = run(&["revisions", "--context", ""]);
         assert_eq!(values(&out), ["sandbox", "prod"]);
+        // The fleet view takes --context again; switchover's --from and --to are contexts.
+        let (out, _) = run(&["revisions", "--context", "sandbox", "--con"]);
+        assert_eq!(values(&out), ["--context"]);
+        let (out, _) = run(&["switchover", "--from", ""]);
+        assert_eq!(values(&out), ["sandbox", "prod"]);
+        let (out, fake) = run(&["switchover", "--from", "sandbox", "--to", "p"]);
+        assert_eq!(values(&out), ["prod"]);
+        assert!(
+            fake.asked.borrow().is_empty(),
+            "no revision looked up for a context flag"
+        );
     }
 
     #[test]

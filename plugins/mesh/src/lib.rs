@@ -26,10 +26,11 @@ const COMPLETE_NAME: &str = "kubectl_complete-mesh";
 /// crate is not linked here is still listed, with its summary, so its name completes.
 fn command() -> Command {
     let linked: Vec<(&str, Command)> = vec![
-        ("revisions", kubectl_mesh_revisions::Args::command()),
+        ("revisions", kubectl_mesh_revisions::Cli::command()),
         ("relabel", kubectl_mesh_relabel::Args::command()),
         ("roll", kubectl_mesh_roll::Args::command()),
         ("prune", kubectl_mesh_prune::Args::command()),
+        ("switchover", kubectl_mesh_switchover::Args::command()),
     ];
     let mut root = Command::new("kubectl-mesh")
         .bin_name("kubectl-mesh")
@@ -290,7 +291,7 @@ mod tests {
         let words = |w: &[&str]| w.iter().map(ToString::to_string).collect::<Vec<_>>();
         let message = unknown_step_message(&words(&["rol", "--dry-run"]));
         assert!(message.contains("unknown step \"rol\""), "{message}");
-        assert!(message.contains("The steps are: revisions, relabel, roll, prune, version, completion."));
+        assert!(message.contains("The steps are: revisions, relabel, roll, prune, switchover, version, completion."));
         assert!(message.contains("Did you mean `kubectl mesh roll`?"));
         let message = unknown_step_message(&words(&["upgrade"]));
         assert!(!message.contains("Did you mean"), "{message}");

@@ -36,6 +36,21 @@ const IN_PLACE: &[(&str, &str)] = &[
     ("revisions", "every proxy on the new version"),
 ];
 
+const SWITCHOVER: &[(&str, &str)] = &[
+    (
+        "revisions --context old --context new",
+        "both clusters: old on 1-27, new on 1-28 only",
+    ),
+    (
+        "switchover --from old --to new",
+        "can new take the load? parity, its mesh, stateless",
+    ),
+    (
+        "revisions --context new --check",
+        "after the load moved: every proxy of new up to date",
+    ),
+];
+
 /// `locations` is one entry per [`STEPS`] item, in the same order.
 pub(crate) fn render(dispatcher: Option<&std::path::Path>, locations: &[Option<Found>]) -> String {
     let mut out = String::new();
@@ -52,6 +67,16 @@ pub(crate) fn render(dispatcher: Option<&std::path::Path>, locations: &[Option<F
     workflow(&mut out, CANARY);
     let _ = writeln!(out, "\nIn-place upgrade (one revision, istiod already upgraded):");
     workflow(&mut out, IN_PLACE);
+    let _ = writeln!(
+        out,
+        "\nLive cluster switchover (a second cluster on 1-28 takes the load, then the old one goes):"
+    );
+    workflow(&mut out, &SWITCHOVER[..2]);
+    let _ = writeln!(
+        out,
+        "     (at the load balancer: send a share of the traffic to new's ingress gateway, then all of it; drain old)"
+    );
+    let _ = writeln!(out, "  3. kubectl mesh {:<37} # {}", SWITCHOVER[2].0, SWITCHOVER[2].1);
     let _ = writeln!(out, "\nOther commands:");
     let _ = writeln!(out, "  kubectl mesh version                     every binary's version");
     let _ = writeln!(
@@ -78,7 +103,7 @@ pub(crate) fn render(dispatcher: Option<&std::path::Path>, locations: &[Option<F
 
 fn workflow(out: &mut String, steps: &[(&str, &str)]) {
     for (i, (command, why)) in steps.iter().enumerate() {
-        let _ = writeln!(out, "  {}. kubectl mesh {command:<34} # {why}", i + 1);
+        let _ = writeln!(out, "  {}. kubectl mesh {command:<37} # {why}", i + 1);
     }
 }
 
@@ -95,6 +120,7 @@ mod tests {
             None,
             Some(Found::Path(PathBuf::from("/usr/local/bin/kubectl-mesh-roll"))),
             Some(Found::Sibling(store.join("kubectl-mesh-prune"))),
+            None,
         ];
         let text = render(Some(&store.join("kubectl-mesh")), &locations);
         let order = [
@@ -114,6 +140,21 @@ mod tests {
             at += found + line.len();
         }
         assert!(text.contains("In-place upgrade"));
+        let switchover = [
+            "Live cluster switchover",
+            "1. kubectl mesh revisions --context old --context new",
+            "2. kubectl mesh switchover --from old --to new",
+            "at the load balancer",
+            "3. kubectl mesh revisions --context new --check",
+        ];
+        let mut at = 0;
+        for line in switchover {
+            let found = text[at..]
+                .find(line)
+                .unwrap_or_else(|| panic!("{line:?} missing or out of order in\n{text}"));
+            at += found + line.len();
+        }
+        assert!(text.contains("switchover not installed: kubectl-mesh-switchover is neither"));
         assert!(text.contains("relabel    not installed: kubectl-mesh-relabel is neither"));
         assert!(text.contains("/usr/local/bin/kubectl-mesh-roll (from PATH)"));
         assert!(text.contains("prune      /krew/store/mesh/v0.1.0/kubectl-mesh-prune\n"));

@@ -18,7 +18,7 @@ impl Step {
 }
 
 /// In the order an upgrade uses them.
-pub(crate) const STEPS: [Step; 4] = [
+pub(crate) const STEPS: [Step; 5] = [
     Step {
         name: "revisions",
         summary: "Show the control-plane revisions and tags, what each serves, and what is out of date",
@@ -34,6 +34,10 @@ pub(crate) const STEPS: [Step; 4] = [
     Step {
         name: "prune",
         summary: "Remove a control-plane revision that no longer serves any proxy",
+    },
+    Step {
+        name: "switchover",
+        summary: "Check whether a new cluster can take an old cluster's load (a live cluster switchover)",
     },
 ];
 
@@ -145,7 +149,7 @@ mod tests {
     #[test]
     fn steps_are_in_upgrade_order() {
         let names: Vec<_> = STEPS.iter().map(|s| s.name).collect();
-        assert_eq!(names, ["revisions", "relabel", "roll", "prune"]);
+        assert_eq!(names, ["revisions", "relabel", "roll", "prune", "switchover"]);
         assert_eq!(find("roll").unwrap().binary(), "kubectl-mesh-roll");
         assert!(find("rol").is_none());
     }

@@ -132,7 +132,7 @@ fn an_unknown_step_is_a_usage_error_listing_the_steps() {
         err.starts_with("error: kubectl mesh: unknown step \"upgrade\""),
         "{err}"
     );
-    assert!(err.contains("revisions, relabel, roll, prune"), "{err}");
+    assert!(err.contains("revisions, relabel, roll, prune, switchover"), "{err}");
     assert!(out.stdout.is_empty());
 }
 
@@ -164,7 +164,7 @@ fn alone_it_prints_the_workflow_and_what_is_installed_where() {
 #[test]
 fn version_runs_every_binary() {
     let l = Layout::new("version");
-    for step in ["revisions", "relabel", "roll", "prune"] {
+    for step in ["revisions", "relabel", "roll", "prune", "switchover"] {
         script(
             &l.store.join(format!("kubectl-mesh-{step}")),
             &format!("echo \"kubectl-mesh-{step} 0.1.0 (commit {step}0000000)\"\n"),
@@ -182,7 +182,7 @@ fn version_runs_every_binary() {
         stdout.contains("kubectl-mesh-roll        0.1.0 (commit roll0000000)"),
         "{stdout}"
     );
-    assert_eq!(stdout.lines().count(), 5);
+    assert_eq!(stdout.lines().count(), 6);
     assert!(text(&out.stderr).contains("different builds"));
 
     std::fs::remove_file(l.store.join("kubectl-mesh-prune")).unwrap();

@@ -1,3 +1,3 @@
 fn main() -> std::process::ExitCode {
-    shared::cli::main("kubectl mesh revisions", kubectl_mesh_revisions::run)
+    shared::cli::main("kubectl mesh revisions", kubectl_mesh_revisions::run_cli)
 }

@@ -11,7 +11,7 @@ use crate::View;
 use crate::plan::Report;
 
 /// The `kind` of the `-o json|yaml` document.
-const KIND: &str = "MeshRevisions";
+pub(crate) const KIND: &str = "MeshRevisions";
 
 impl Report {
     /// The `-o json|yaml` document: `schemaVersion` and `kind` first, then the report.

@@ -1,0 +1,3 @@
+fn main() -> std::process::ExitCode {
+    shared::cli::main("kubectl mesh switchover", kubectl_mesh_switchover::run)
+}
