@@ -1,7 +1,8 @@
 //! The pod and ReplicaSet lists are read as protobuf; JSON is the fallback for a server
 //! that has no protobuf. Both must tell the same story: each step's JSON report is the
 //! same whichever encoding the lists came in (`KUBECTL_MESH_LIST_ENCODING=json` asks for
-//! JSON only).
+//! JSON only), and whether the pods come in one list or one per namespace
+//! (`KUBECTL_MESH_LIST_CONCURRENCY`).
 
 use kubectl_mesh_e2e::{Sandbox, run, stdout};
 use serde_json::Value;
@@ -29,6 +30,11 @@ fn protobuf_and_json_lists_give_the_same_reports() {
         let protobuf = report(&sandbox, step, &args, false);
         let json = report(&sandbox, step, &args, true);
         assert_eq!(protobuf, json, "{step} {args:?}");
+        // Pods listed per namespace, three at a time: the same again.
+        let mut cmd = sandbox.plugin(step);
+        cmd.args(&args).env(shared::collect::CONCURRENCY_ENV, "3");
+        let per_namespace: Value = serde_json::from_str(&stdout(&mut cmd)).unwrap();
+        assert_eq!(protobuf, per_namespace, "{step} {args:?} per namespace");
         println!("{step} {args:?}: {protobuf}");
     }
     let doc = report(&sandbox, "revisions", &["-A", "-o", "json"], false);

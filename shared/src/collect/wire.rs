@@ -103,6 +103,13 @@ impl Body {
         Ok(Body::Protobuf(unknown.raw.unwrap_or_default()))
     }
 
+    /// The size of the body as received (in protobuf, of the message in the envelope).
+    pub(crate) fn len(&self) -> usize {
+        match self {
+            Body::Protobuf(b) | Body::Json(b) => b.len(),
+        }
+    }
+
     /// The list's continue token, its items skipped.
     pub(crate) fn continue_token(&self) -> Result<Option<String>> {
         let head: ListHead = self.decode("list")?;
@@ -138,9 +145,30 @@ fn failure(code: u16, bytes: &Bytes, content_type: Option<&str>) -> kube::core::
     kube::core::Status::failure(text.trim(), "Failed to parse error data").with_code(code)
 }
 
+/// A whole response body in one buffer of `size_hint` bytes (grown if need be), each chunk
+/// dropped once copied: about one copy of the page at a time, where collecting the chunks
+/// and then joining them holds two. The API server streams lists without a Content-Length.
+async fn read_body(mut body: kube::client::Body, size_hint: usize) -> kube::Result<Bytes> {
+    let mut buf = bytes::BytesMut::with_capacity(size_hint);
+    while let Some(frame) = body.frame().await {
+        if let Ok(data) = frame?.into_data() {
+            buf.extend_from_slice(&data);
+        }
+    }
+    Ok(buf.freeze())
+}
+
 /// One page of the list at `path` (`/api/v1/pods`), whole, in protobuf if the server can.
-/// `action` names the call in errors (`list pods`).
-pub(crate) async fn fetch(conn: &Connection, path: &str, params: &ListParams, what: As, action: &str) -> Result<Body> {
+/// `action` names the call in errors (`list pods`); `size_hint` is the expected size of the
+/// body (the previous page's).
+pub(crate) async fn fetch(
+    conn: &Connection,
+    path: &str,
+    params: &ListParams,
+    what: As,
+    action: &str,
+    size_hint: usize,
+) -> Result<Body> {
     let mut request = kube::core::Request::new(path)
         .list(params)
         .map_err(|e| anyhow::anyhow!("cannot build the request to {action}: {e}"))?;
@@ -159,7 +187,7 @@ pub(crate) async fn fetch(conn: &Connection, path: &str, params: &ListParams, wh
         .get(CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .map(String::from);
-    let bytes = response.into_body().collect().await.map_err(failed)?.to_bytes();
+    let bytes = read_body(response.into_body(), size_hint).await.map_err(failed)?;
     if code.is_client_error() || code.is_server_error() {
         let status = failure(code.as_u16(), &bytes, content_type.as_deref());
         return Err(failed(kube::Error::Api(status.boxed())));
