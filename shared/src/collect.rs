@@ -1,12 +1,13 @@
 //! Read the cluster: a fixed number of list calls whatever the number of namespaces (the
 //! control plane's four, namespaces, ReplicaSet metadata and pods), pods in pages, each
-//! page turned into proxies and dropped.
+//! page turned into proxies and dropped. Pods and ReplicaSets are read as Kubernetes
+//! protobuf, with JSON as the fallback (`wire`), decoded into the slim structs of `slim`.
 
 use std::collections::HashSet;
 
 use futures::TryFutureExt;
 use k8s_openapi::api::admissionregistration::v1::MutatingWebhookConfiguration;
-use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
+use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Pod, Service};
 use kube::api::{Api, ListParams};
 
@@ -14,6 +15,11 @@ use crate::connect::{Connection, Scope};
 use crate::error::{Result, api_error};
 use crate::model::proxy::replicaset_owner;
 use crate::model::{ControlPlane, Mesh, NamespaceBinding, Proxy, ReplicaSetOwners};
+
+mod slim;
+mod wire;
+
+pub use wire::ENCODING_ENV;
 
 /// Pods and ReplicaSets are read this many per request.
 pub const PAGE_SIZE: u32 = 500;
@@ -146,25 +152,23 @@ pub async fn list_namespaces(conn: &Connection, scope: &Scope) -> Result<Vec<Nam
         .collect())
 }
 
-/// ReplicaSet → owner, from metadata only: how a pod's Deployment is found. For a step that
-/// reads whole pods anyway and makes its proxies with [`Proxy::from_pod`] instead of
-/// listing the pods a second time through [`read_proxies`].
+/// ReplicaSet → owner, from metadata only (`PartialObjectMetadataList`): how a pod's
+/// Deployment is found. For a step that reads whole pods anyway and makes its proxies with
+/// [`Proxy::from_pod`] instead of listing the pods a second time through [`read_proxies`].
 pub async fn read_replicaset_owners(conn: &Connection, scope: &Scope) -> Result<ReplicaSetOwners> {
     let mut owners = ReplicaSetOwners::new();
-    for api in apis::<ReplicaSet>(conn, scope) {
+    for path in paths(scope, "/apis/apps/v1", "replicasets") {
         let mut pages = Pages::new(ListParams::default());
         while let Some(params) = pages.next() {
-            let page = api
-                .list_metadata(params)
-                .await
-                .map_err(|e| api_error(e, &conn.url, "list replicasets"))?;
-            pages.advance(page.metadata.continue_.as_deref());
-            for rs in page.items {
+            let body = wire::fetch(conn, &path, params, wire::As::Metadata, "list replicasets", 0).await?;
+            pages.advance(body.continue_token()?.as_deref());
+            let page: slim::MetadataList = body.decode("replicaset list")?;
+            for meta in page.items.into_iter().filter_map(|o| o.metadata) {
                 let key = (
-                    rs.metadata.namespace.clone().unwrap_or_default(),
-                    rs.metadata.name.clone().unwrap_or_default(),
+                    meta.namespace.clone().unwrap_or_default(),
+                    meta.name.clone().unwrap_or_default(),
                 );
-                owners.insert(key, replicaset_owner(&rs.metadata.owner_references));
+                owners.insert(key, replicaset_owner(&meta.owners()));
             }
         }
     }
@@ -172,171 +176,127 @@ pub async fn read_replicaset_owners(conn: &Connection, scope: &Scope) -> Result<
 }
 
 /// Every data-plane pod in scope (injected sidecars, gateways, waypoints, ztunnel,
-/// istio-cni), read in pages of [`PAGE_SIZE`].
-///
-/// The next page is requested as soon as the continue token of the current one is known
-/// (it comes first in the response) while one blocking thread decodes the pages already
-/// received, so the API server's encoding and our decoding overlap. Only the fields a
-/// proxy needs are decoded (no managedFields, no volumes), and only data-plane pods are kept.
+/// istio-cni), read in pages of [`PAGE_SIZE`], each page made into proxies as it arrives.
+/// The ReplicaSets are read at the same time; a proxy whose pod a ReplicaSet controls is
+/// then given the ReplicaSet's own controller, as [`Proxy::from_pod`] would have.
 pub async fn read_proxies(conn: &Connection, scope: &Scope) -> Result<Vec<Proxy>> {
-    let (pages_tx, mut pages_rx) = tokio::sync::mpsc::channel::<String>(1);
-    let decoder = tokio::task::spawn_blocking(move || -> Result<Vec<Pod>> {
-        let mut injected = Vec::new();
-        while let Some(text) = pages_rx.blocking_recv() {
-            let page: slim::PodList =
-                serde_json::from_str(&text).map_err(|e| anyhow::anyhow!("unexpected pod list: {e}"))?;
-            injected.extend(
-                page.items
-                    .into_iter()
-                    .filter(slim::Pod::has_proxy)
-                    .map(slim::Pod::into_pod),
-            );
+    let none = ReplicaSetOwners::new();
+    let proxies = each_pod(conn, scope, true, move |p| Proxy::from_pod(&p, &none));
+    let (mut proxies, owners) = tokio::try_join!(proxies, read_replicaset_owners(conn, scope))?;
+    for p in proxies.iter_mut().filter(|p| p.workload.kind == "ReplicaSet") {
+        if let Some(Some(w)) = owners.get(&(p.namespace.clone(), p.workload.name.clone())) {
+            p.workload = w.clone();
         }
-        Ok(injected)
-    });
-    let fetch = fetch_pod_pages(conn, scope, pages_tx);
-    let (owners, ()) = tokio::try_join!(read_replicaset_owners(conn, scope), fetch)?;
-    let pods = decoder
-        .await
-        .map_err(|e| anyhow::anyhow!("decoding pods failed: {e}"))??;
-    Ok(pods.iter().filter_map(|p| Proxy::from_pod(p, &owners)).collect())
+    }
+    Ok(proxies)
 }
 
-/// Fetch the raw pages of the pod list one after another by continue token.
-async fn fetch_pod_pages(conn: &Connection, scope: &Scope, decoded: tokio::sync::mpsc::Sender<String>) -> Result<()> {
-    let paths: Vec<String> = match scope {
-        Scope::All => vec!["/api/v1/pods".into()],
-        Scope::Namespaces(names) => names.iter().map(|n| format!("/api/v1/namespaces/{n}/pods")).collect(),
-    };
-    for path in paths {
-        let mut pages = Pages::new(ListParams::default());
-        while let Some(params) = pages.next() {
-            let request = kube::core::Request::new(&path)
-                .list(params)
-                .map_err(|e| anyhow::anyhow!("cannot build the pod list request: {e}"))?;
-            let text = conn
-                .client
-                .request_text(request)
-                .await
-                .map_err(|e| api_error(e, &conn.url, "list pods"))?;
-            // Only the list's metadata is decoded here; the items are skipped.
-            let head: slim::ListHead =
-                serde_json::from_str(&text).map_err(|e| anyhow::anyhow!("unexpected pod list: {e}"))?;
-            pages.advance(head.metadata.continue_.as_deref());
-            if decoded.send(text).await.is_err() {
-                // The decoder stopped on an error, which it reports.
-                return Ok(());
-            }
+/// Every pod in scope, with the fields the steps read (metadata's names, labels,
+/// annotations, owners and deletion; the containers' names, images, args and env; the
+/// volumes' ConfigMaps and Secrets; the service account; phase and conditions), through the
+/// same paged protobuf read as [`read_proxies`].
+pub async fn read_pods(conn: &Connection, scope: &Scope) -> Result<Vec<Pod>> {
+    each_pod(conn, scope, false, Some).await
+}
+
+/// Pods in pages: the next page is requested as soon as the continue token of the current
+/// one is known while one blocking thread decodes the pages already received (one waits
+/// between them at most), so the API server's encoding and our decoding overlap; `keep`
+/// turns each decoded pod into what is held, and the page is dropped.
+async fn each_pod<T: Send + 'static>(
+    conn: &Connection,
+    scope: &Scope,
+    data_plane_only: bool,
+    mut keep: impl FnMut(Pod) -> Option<T> + Send + 'static,
+) -> Result<Vec<T>> {
+    let (pages_tx, mut pages_rx) = tokio::sync::mpsc::channel::<wire::Body>(1);
+    let decoder = tokio::task::spawn_blocking(move || -> Result<Vec<T>> {
+        let mut kept = Vec::new();
+        while let Some(body) = pages_rx.blocking_recv() {
+            let page: slim::PodList = body.decode("pod list")?;
+            drop(body);
+            let pods = page.items.into_iter().filter(|p| !data_plane_only || p.has_proxy());
+            kept.extend(pods.map(slim::Pod::into_pod).filter_map(&mut keep));
         }
+        Ok(kept)
+    });
+    fetch_pod_pages(conn, scope, pages_tx).await?;
+    decoder
+        .await
+        .map_err(|e| anyhow::anyhow!("decoding pods failed: {e}"))?
+}
+
+/// `KUBECTL_MESH_LIST_CONCURRENCY=N` (N > 1): list the pods of each namespace in scope, N
+/// namespaces at a time, instead of one paged list of every pod (the default, which
+/// bench/REPORT.md measured as the faster).
+pub const CONCURRENCY_ENV: &str = "KUBECTL_MESH_LIST_CONCURRENCY";
+
+fn list_concurrency() -> usize {
+    std::env::var(CONCURRENCY_ENV)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1usize)
+        .max(1)
+}
+
+/// Fetch the pages of the pod list by continue token: one list (or one per namespace
+/// named), or one per namespace [`CONCURRENCY_ENV`] at a time.
+async fn fetch_pod_pages(
+    conn: &Connection,
+    scope: &Scope,
+    decoder: tokio::sync::mpsc::Sender<wire::Body>,
+) -> Result<()> {
+    use futures::{StreamExt, TryStreamExt};
+    let concurrency = list_concurrency();
+    let paths = match scope {
+        Scope::All if concurrency > 1 => {
+            let names = list_namespaces(conn, scope).await?;
+            let names = names.into_iter().filter_map(|n| n.metadata.name).collect();
+            paths(&Scope::Namespaces(names), "/api/v1", "pods")
+        }
+        _ => paths(scope, "/api/v1", "pods"),
+    };
+    futures::stream::iter(paths)
+        .map(|path| fetch_list_pages(conn, path, decoder.clone()))
+        .buffer_unordered(concurrency)
+        .try_collect()
+        .await
+}
+
+/// The pages of one pod list, one after another. The next page is requested only once the
+/// decoder has taken the previous one: at most two pages are held, the one being decoded
+/// and the one arriving.
+async fn fetch_list_pages(
+    conn: &Connection,
+    path: String,
+    decoder: tokio::sync::mpsc::Sender<wire::Body>,
+) -> Result<()> {
+    let mut pages = Pages::new(ListParams::default());
+    let mut size = 0;
+    while let Some(params) = pages.next() {
+        let Ok(slot) = decoder.reserve().await else {
+            // The decoder stopped on an error, which it reports.
+            return Ok(());
+        };
+        // The previous page's size, and a little more: the buffer is seldom grown.
+        let body = wire::fetch(conn, &path, params, wire::As::Objects, "list pods", size + size / 8).await?;
+        size = body.len();
+        // Only the list's metadata is decoded here; the items are skipped.
+        pages.advance(body.continue_token()?.as_deref());
+        slot.send(body);
     }
     Ok(())
 }
 
-/// The part of a pod list that a proxy is made of. Everything else is skipped unparsed.
-mod slim {
-    use std::collections::BTreeMap;
-
-    use k8s_openapi::api::core::v1 as core;
-    use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ListMeta, ObjectMeta, OwnerReference};
-    use serde::Deserialize;
-
-    use crate::model::proxy::is_data_plane_container;
-
-    #[derive(Deserialize)]
-    pub(super) struct ListHead {
-        pub(super) metadata: ListMeta,
-    }
-
-    #[derive(Deserialize)]
-    pub(super) struct PodList {
-        #[serde(default)]
-        pub(super) items: Vec<Pod>,
-    }
-
-    #[derive(Deserialize)]
-    pub(super) struct Pod {
-        metadata: Meta,
-        spec: Option<Spec>,
-        status: Option<Status>,
-    }
-
-    #[derive(Deserialize)]
-    #[serde(rename_all = "camelCase")]
-    struct Meta {
-        name: Option<String>,
-        namespace: Option<String>,
-        labels: Option<BTreeMap<String, String>>,
-        annotations: Option<BTreeMap<String, String>>,
-        owner_references: Option<Vec<OwnerReference>>,
-    }
-
-    #[derive(Deserialize)]
-    #[serde(rename_all = "camelCase")]
-    struct Spec {
-        #[serde(default)]
-        containers: Vec<Container>,
-        init_containers: Option<Vec<Container>>,
-        /// hostNetwork pods are never injected.
-        host_network: Option<bool>,
-    }
-
-    #[derive(Deserialize)]
-    struct Container {
-        name: String,
-        image: Option<String>,
-        env: Option<Vec<core::EnvVar>>,
-        /// `proxy sidecar|router|waypoint|ztunnel`: what the proxy is.
-        args: Option<Vec<String>>,
-    }
-
-    #[derive(Deserialize)]
-    struct Status {
-        phase: Option<String>,
-        /// `Ready` among them: whether the pod is ready.
-        conditions: Option<Vec<core::PodCondition>>,
-    }
-
-    impl Pod {
-        pub(super) fn has_proxy(&self) -> bool {
-            self.spec.as_ref().is_some_and(|s| {
-                s.containers
-                    .iter()
-                    .chain(s.init_containers.iter().flatten())
-                    .any(|c| is_data_plane_container(&c.name))
-            })
-        }
-
-        /// A Pod with just these fields, for [`crate::model::Proxy::from_pod`].
-        pub(super) fn into_pod(self) -> core::Pod {
-            let container = |c: Container| core::Container {
-                name: c.name,
-                image: c.image,
-                env: c.env,
-                args: c.args,
-                ..Default::default()
-            };
-            core::Pod {
-                metadata: ObjectMeta {
-                    name: self.metadata.name,
-                    namespace: self.metadata.namespace,
-                    labels: self.metadata.labels,
-                    annotations: self.metadata.annotations,
-                    owner_references: self.metadata.owner_references,
-                    ..Default::default()
-                },
-                spec: self.spec.map(|s| core::PodSpec {
-                    containers: s.containers.into_iter().map(container).collect(),
-                    init_containers: s.init_containers.map(|list| list.into_iter().map(container).collect()),
-                    host_network: s.host_network,
-                    ..Default::default()
-                }),
-                status: self.status.map(|s| core::PodStatus {
-                    phase: s.phase,
-                    conditions: s.conditions,
-                    ..Default::default()
-                }),
-            }
-        }
+/// The list paths of a namespaced resource in scope: one for all namespaces, else one per
+/// namespace.
+fn paths(scope: &Scope, group: &str, plural: &str) -> Vec<String> {
+    match scope {
+        Scope::All => vec![format!("{group}/{plural}")],
+        Scope::Namespaces(names) => names
+            .iter()
+            .map(|n| format!("{group}/namespaces/{n}/{plural}"))
+            .collect(),
     }
 }
 
@@ -352,20 +312,6 @@ pub async fn read_mesh(conn: &Connection, scope: &Scope) -> Result<Mesh> {
         .map(|n| NamespaceBinding::from_namespace(n, &cp))
         .collect();
     Ok(Mesh::new(cp, namespaces, proxies))
-}
-
-fn apis<K>(conn: &Connection, scope: &Scope) -> Vec<Api<K>>
-where
-    K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope>
-        + Clone
-        + serde::de::DeserializeOwned
-        + std::fmt::Debug,
-    K::DynamicType: Default,
-{
-    match scope {
-        Scope::All => vec![Api::all(conn.client.clone())],
-        Scope::Namespaces(names) => names.iter().map(|n| Api::namespaced(conn.client.clone(), n)).collect(),
-    }
 }
 
 #[cfg(test)]
@@ -442,5 +388,120 @@ mod tests {
             .map(|p| Proxy::from_pod(p, &ReplicaSetOwners::new()).unwrap().ready)
             .collect();
         assert_eq!(ready, [true, false]);
+    }
+}
+
+/// The protobuf and JSON decoders against the same page of the API server's answer, asked
+/// for in each encoding (the sandbox's canary scenario, `istio-system`, limit 3).
+#[cfg(test)]
+mod wire_tests {
+    use bytes::Bytes;
+    use k8s_openapi::api::core::v1::Pod;
+
+    use super::{slim, wire};
+    use crate::model::proxy::replicaset_owner;
+    use crate::model::{Proxy, ProxyKind, ReplicaSetOwners};
+
+    fn body(file: &str) -> wire::Body {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures")
+            .join(file);
+        let bytes = Bytes::from(std::fs::read(path).unwrap());
+        let content_type = if file.ends_with(".pb") {
+            "application/vnd.kubernetes.protobuf"
+        } else {
+            "application/json"
+        };
+        wire::Body::new(bytes, Some(content_type)).unwrap()
+    }
+
+    fn pods(file: &str) -> Vec<Pod> {
+        let page: slim::PodList = body(file).decode("pod list").unwrap();
+        page.items.into_iter().map(slim::Pod::into_pod).collect()
+    }
+
+    #[test]
+    fn protobuf_and_json_pages_decode_to_the_same_pods() {
+        let (pb, json) = (pods("pod-list-page.pb"), pods("pod-list-page.json"));
+        assert_eq!(pb.len(), 3);
+        assert_eq!(pb, json);
+        let names: Vec<_> = pb.iter().map(|p| p.metadata.name.as_deref().unwrap()).collect();
+        assert_eq!(
+            names,
+            [
+                "istio-egressgateway-7d8f765b88-sshxs",
+                "istio-ingressgateway-7c55f9879b-x6fpl",
+                "istiod-1-27-54b7bdf9df-6sfl2"
+            ]
+        );
+        let gateway = &pb[1];
+        let spec = gateway.spec.as_ref().unwrap();
+        assert_eq!(spec.containers[0].name, "istio-proxy");
+        assert!(
+            spec.containers[0]
+                .env
+                .as_ref()
+                .unwrap()
+                .iter()
+                .any(|e| e.name == "ISTIO_META_CLUSTER_ID")
+        );
+        assert_eq!(
+            spec.service_account_name.as_deref(),
+            Some("istio-ingressgateway-service-account")
+        );
+        let volumes = spec.volumes.as_ref().unwrap();
+        assert!(
+            volumes
+                .iter()
+                .any(|v| v.config_map.as_ref().is_some_and(|c| c.name == "istio-ca-root-cert"))
+        );
+        assert!(volumes.iter().any(|v| v.projected.is_some()));
+        assert_eq!(gateway.status.as_ref().unwrap().phase.as_deref(), Some("Running"));
+        let owner = &gateway.metadata.owner_references.as_ref().unwrap()[0];
+        assert_eq!((owner.kind.as_str(), owner.controller), ("ReplicaSet", Some(true)));
+    }
+
+    /// What the slim structs keep makes the same proxies as the whole pods do.
+    #[test]
+    fn slim_pods_make_the_same_proxies_as_whole_pods() {
+        let text = std::fs::read_to_string(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/pod-list-page.json"),
+        )
+        .unwrap();
+        let whole: k8s_openapi::List<Pod> = serde_json::from_str(&text).unwrap();
+        let owners = ReplicaSetOwners::new();
+        let from = |pods: &[Pod]| {
+            pods.iter()
+                .filter_map(|p| Proxy::from_pod(p, &owners))
+                .collect::<Vec<_>>()
+        };
+        let proxies = from(&pods("pod-list-page.pb"));
+        assert_eq!(proxies, from(&whole.items));
+        let kinds: Vec<_> = proxies.iter().map(|p| (p.kind, p.revision.as_deref())).collect();
+        assert_eq!(
+            kinds,
+            [(ProxyKind::Gateway, Some("1-28")), (ProxyKind::Gateway, Some("1-28"))]
+        );
+    }
+
+    #[test]
+    fn protobuf_and_json_replicaset_metadata_give_the_same_owners() {
+        let owners = |file: &str| {
+            let page: slim::MetadataList = body(file).decode("replicaset list").unwrap();
+            page.items
+                .into_iter()
+                .filter_map(|o| o.metadata)
+                .map(|m| (m.name.clone().unwrap(), replicaset_owner(&m.owners())))
+                .collect::<Vec<_>>()
+        };
+        let pb = owners("replicaset-metadata-page.pb");
+        assert_eq!(pb, owners("replicaset-metadata-page.json"));
+        assert_eq!(pb.len(), 3);
+        let (name, owner) = &pb[0];
+        assert_eq!(name, "api-gateway-76d47d87ff");
+        assert_eq!(
+            owner.as_ref().map(ToString::to_string).as_deref(),
+            Some("deployment/api-gateway")
+        );
     }
 }

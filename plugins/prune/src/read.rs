@@ -103,10 +103,9 @@ async fn labelled(conn: &Connection, revision: &str) -> shared::Result<Vec<Strin
     Ok(found.iter().map(|o| Item::from(o).to_string()).collect())
 }
 
-/// Every pod in the cluster.
+/// Every pod in the cluster, through the shared paged read (the fields prune reads).
 async fn pods(conn: &Connection) -> shared::Result<Vec<Pod>> {
-    let api = Api::<Pod>::all(conn.client.clone());
-    collect::list_all(conn, &api, ListParams::default(), "pods in all namespaces").await
+    collect::read_pods(conn, &Scope::All).await
 }
 
 /// Every Mutating- and ValidatingWebhookConfiguration: any of them may call the
