@@ -280,13 +280,54 @@ pub fn object_name(group: &str, kind: &str, name: &str) -> String {
     }
 }
 
-/// Print a document as JSON or YAML.
+/// Print a document as JSON or YAML, serialized straight into stdout through a buffer:
+/// the document is never held whole as text (at 10,000 proxies the JSON is about 10 MB).
 fn print_document<T: Serialize>(format: Format, doc: &T) -> crate::Result<()> {
-    let text = match format {
-        Format::Yaml => serde_saphyr::to_string(doc).map_err(|e| anyhow::anyhow!("cannot write YAML: {e}"))?,
-        _ => serde_json::to_string_pretty(doc).map_err(|e| anyhow::anyhow!("cannot write JSON: {e}"))? + "\n",
-    };
-    write_stdout(&text)
+    let mut out = Watched::new(std::io::BufWriter::with_capacity(64 * 1024, std::io::stdout().lock()));
+    let written = match format {
+        Format::Yaml => serde_saphyr::to_io_writer(&mut out, doc).map_err(|e| format!("cannot write YAML: {e}")),
+        _ => serde_json::to_writer_pretty(&mut out, doc)
+            .map_err(|e| format!("cannot write JSON: {e}"))
+            .and_then(|()| out.write_all(b"\n").map_err(|e| format!("cannot write JSON: {e}"))),
+    }
+    .and_then(|()| out.flush().map_err(|e| format!("cannot write to stdout: {e}")));
+    match written {
+        Err(_) if out.closed => crate::cli::closed_pipe(),
+        Err(message) => Err(anyhow::anyhow!(message).into()),
+        Ok(()) => Ok(()),
+    }
+}
+
+/// A writer that remembers whether its reader went away, whatever error type the
+/// serializer wraps the broken pipe in.
+struct Watched<W> {
+    inner: W,
+    closed: bool,
+}
+
+impl<W> Watched<W> {
+    const fn new(inner: W) -> Self {
+        Watched { inner, closed: false }
+    }
+
+    fn note<R>(&mut self, result: std::io::Result<R>) -> std::io::Result<R> {
+        if let Err(e) = &result {
+            self.closed |= e.kind() == std::io::ErrorKind::BrokenPipe;
+        }
+        result
+    }
+}
+
+impl<W: Write> Write for Watched<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let result = self.inner.write(buf);
+        self.note(result)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        let result = self.inner.flush();
+        self.note(result)
+    }
 }
 
 /// Write `text` to stdout. When the reader has gone (`kubectl mesh revisions | head -1`),
