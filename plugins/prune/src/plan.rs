@@ -577,7 +577,7 @@ mod tests {
     use k8s_openapi::api::admissionregistration::v1::{MutatingWebhookConfiguration, ValidatingWebhookConfiguration};
     use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
     use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Pod};
-    use shared::model::proxy::replicaset_owner;
+    use shared::model::proxy::replicaset_owners;
     use shared::model::{NamespaceBinding, Proxy, ReplicaSetOwners};
 
     fn docs(path: &str) -> Vec<Value> {
@@ -652,16 +652,7 @@ mod tests {
 
     /// The proxies of these pods, their workloads found through these ReplicaSets.
     fn proxies(pods: &[Pod], replicasets: &[ReplicaSet]) -> Vec<Proxy> {
-        let owners: ReplicaSetOwners = replicasets
-            .iter()
-            .map(|rs| {
-                let key = (
-                    rs.metadata.namespace.clone().unwrap_or_default(),
-                    rs.metadata.name.clone().unwrap_or_default(),
-                );
-                (key, replicaset_owner(&rs.metadata.owner_references))
-            })
-            .collect();
+        let owners: ReplicaSetOwners = replicaset_owners(replicasets);
         pods.iter().filter_map(|p| Proxy::from_pod(p, &owners)).collect()
     }
 

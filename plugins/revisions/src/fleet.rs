@@ -63,6 +63,11 @@ impl Fleet {
             .buffered(CONCURRENT_CLUSTERS)
             .collect()
             .await;
+        Fleet::of(clusters)
+    }
+
+    /// The fleet of these clusters' results, with its totals.
+    pub fn of(clusters: Vec<ClusterResult>) -> Fleet {
         let out_of_date = clusters
             .iter()
             .filter_map(|c| c.revisions.as_ref())

@@ -19,17 +19,7 @@ fn cluster(context: &str, files: &[&str]) -> ClusterResult {
 }
 
 fn fleet(clusters: Vec<ClusterResult>) -> Fleet {
-    let out_of_date = clusters
-        .iter()
-        .filter_map(|c| c.revisions.as_ref())
-        .map(|r| r.body.out_of_date)
-        .sum();
-    let failed = clusters.iter().filter(|c| c.error.is_some()).count();
-    Fleet {
-        clusters,
-        out_of_date,
-        failed,
-    }
+    Fleet::of(clusters)
 }
 
 fn gone() -> ClusterResult {

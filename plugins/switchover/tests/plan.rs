@@ -7,7 +7,7 @@ use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, ReplicaSet, StatefulSet}
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Pod, Service};
 use kubectl_mesh_switchover::{Cluster, ObjectRef, Options, Parity, Report, ServiceInfo, Workload, plan};
 use serde_json::{Value, json};
-use shared::model::proxy::replicaset_owner;
+use shared::model::proxy::replicaset_owners;
 use shared::model::{ControlPlane, Mesh, NamespaceBinding, Proxy, ReplicaSetOwners};
 
 /// A cluster's objects as the fixture holds them, as JSON so a test can change them.
@@ -77,17 +77,7 @@ impl Objects {
             &self.of::<MutatingWebhookConfiguration>("MutatingWebhookConfiguration"),
             &services,
         );
-        let owners: ReplicaSetOwners = self
-            .of::<ReplicaSet>("ReplicaSet")
-            .iter()
-            .map(|rs| {
-                let key = (
-                    rs.metadata.namespace.clone().unwrap_or_default(),
-                    rs.metadata.name.clone().unwrap_or_default(),
-                );
-                (key, replicaset_owner(&rs.metadata.owner_references))
-            })
-            .collect();
+        let owners: ReplicaSetOwners = replicaset_owners(&self.of::<ReplicaSet>("ReplicaSet"));
         let proxies = self
             .of::<Pod>("Pod")
             .iter()

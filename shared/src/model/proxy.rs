@@ -340,6 +340,23 @@ fn owner(pod: &Pod, namespace: &str, rs_owners: &ReplicaSetOwners) -> Workload {
     }
 }
 
+/// ReplicaSet → owner for whole ReplicaSet objects (fixtures, saved clusters), keyed as
+/// `collect::read_replicaset_owners` keys the metadata it reads.
+pub fn replicaset_owners<'a>(
+    replicasets: impl IntoIterator<Item = &'a k8s_openapi::api::apps::v1::ReplicaSet>,
+) -> ReplicaSetOwners {
+    replicasets
+        .into_iter()
+        .map(|rs| {
+            let key = (
+                rs.metadata.namespace.clone().unwrap_or_default(),
+                rs.metadata.name.clone().unwrap_or_default(),
+            );
+            (key, replicaset_owner(&rs.metadata.owner_references))
+        })
+        .collect()
+}
+
 /// The controller of a ReplicaSet, from its metadata (all the owner lookup needs).
 pub fn replicaset_owner(refs: &Option<Vec<OwnerReference>>) -> Option<Workload> {
     controller(refs).map(|r| Workload {

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use k8s_openapi::api::admissionregistration::v1::MutatingWebhookConfiguration;
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Pod, Service};
-use shared::model::proxy::replicaset_owner;
+use shared::model::proxy::replicaset_owners;
 use shared::model::{ControlPlane, Mesh, NamespaceBinding, Proxy, ReplicaSetOwners};
 
 /// The canary cluster: revisions 1-27 and 1-28, tags `default` and `prod`.
@@ -95,16 +95,7 @@ impl Objects {
 
     /// ReplicaSet → owner, as `collect::read_replicaset_owners` builds it.
     pub fn replicaset_owners(&self) -> ReplicaSetOwners {
-        self.replicasets
-            .iter()
-            .map(|rs| {
-                let key = (
-                    rs.metadata.namespace.clone().unwrap_or_default(),
-                    rs.metadata.name.clone().unwrap_or_default(),
-                );
-                (key, replicaset_owner(&rs.metadata.owner_references))
-            })
-            .collect()
+        replicaset_owners(&self.replicasets)
     }
 
     pub fn proxies(&self) -> Vec<Proxy> {
