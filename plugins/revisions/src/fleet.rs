@@ -102,7 +102,7 @@ async fn read_cluster(connect: &ConnectArgs, context: &str, scope: &Scope, timeo
     let read = async {
         let conn = args.connect().await?;
         let mesh = collect::read_mesh(&conn, scope).await?;
-        Ok::<_, Error>(Report::new(&mesh, *scope != Scope::All))
+        Ok::<_, Error>(Report::new(mesh, *scope != Scope::All))
     };
     let outcome = match timeout {
         Some(t) => tokio::time::timeout(t, read).await.unwrap_or_else(|_| {

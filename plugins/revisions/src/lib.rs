@@ -166,7 +166,7 @@ pub async fn run(args: Args) -> shared::Result<u8> {
     // The mesh-wide picture by default; -n narrows the namespaces and proxies read.
     let scope = args.step.scope.scope(Scope::All);
     let mesh = collect::read_mesh(&conn, &scope).await?;
-    let report = Report::new(&mesh, scope != Scope::All);
+    let report = Report::new(mesh, scope != Scope::All);
     report.print(args.view(), &args.step.output)?;
     Ok(if args.check && report.out_of_date > 0 {
         exit::OUT_OF_DATE

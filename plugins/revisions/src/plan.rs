@@ -131,33 +131,42 @@ pub struct ProxyRow {
 impl Report {
     /// `narrowed`: the user named namespaces, so every one of them is listed even without
     /// labels or proxies.
-    pub fn new(mesh: &Mesh, narrowed: bool) -> Report {
-        let rejections = Rejections::new(mesh);
-        let components = components::rows(mesh);
-        let proxies: Vec<ProxyRow> = proxies(mesh)
-            .map(|p| ProxyRow {
-                state: p.clone(),
-                restart_rejected: rejections.of(p).map(String::from),
-            })
-            .collect();
+    /// The mesh is taken: its proxies move into the report rather than being copied.
+    pub fn new(mesh: Mesh, narrowed: bool) -> Report {
+        let rejections = Rejections::new(&mesh);
+        let components = components::rows(&mesh);
+        let mut by_namespace = proxies_by_namespace(&mesh);
         let mut warnings = mesh.warnings();
         warnings.extend(rejections.warnings());
         warnings.sort();
+        let namespaces = mesh
+            .namespaces
+            .values()
+            .map(|n| namespace_row(n, by_namespace.remove(n.name.as_str()).unwrap_or_default(), &components))
+            .filter(|n| narrowed || n.in_the_mesh())
+            .collect();
+        let (revisions, tags) = (revision_rows(&mesh), tag_rows(&mesh));
+        let out_of_date = mesh.out_of_date_count();
+        let terminal_pods = mesh.terminal.len();
+        let proxies: Vec<ProxyRow> = mesh
+            .proxies
+            .into_iter()
+            .filter(|p| !p.proxy.kind.is_node_agent())
+            .map(|p| ProxyRow {
+                restart_rejected: rejections.of(&p).map(String::from),
+                state: p,
+            })
+            .collect();
         Report {
-            default_revision: mesh.control_plane.default_revision.clone(),
-            revisions: revision_rows(mesh),
-            tags: tag_rows(mesh),
-            namespaces: mesh
-                .namespaces
-                .values()
-                .map(|n| namespace_row(mesh, n, &components))
-                .filter(|n| narrowed || n.in_the_mesh())
-                .collect(),
+            default_revision: mesh.control_plane.default_revision,
+            revisions,
+            tags,
+            namespaces,
             total_proxies: proxies.len(),
             proxies,
             components,
-            out_of_date: mesh.out_of_date_count(),
-            terminal_pods: mesh.terminal.len(),
+            out_of_date,
+            terminal_pods,
             warnings,
         }
     }
@@ -234,14 +243,36 @@ const USE_WAYPOINT: &str = "istio.io/use-waypoint";
 /// `istio.io/use-waypoint-namespace`: the waypoint's namespace, when not the namespace's own.
 const USE_WAYPOINT_NAMESPACE: &str = "istio.io/use-waypoint-namespace";
 
-fn namespace_row(mesh: &Mesh, ns: &NamespaceBinding, components: &[ComponentRow]) -> NamespaceRow {
-    let mut proxies = BTreeMap::new();
-    let mut out_of_date = 0;
-    for p in self::proxies(mesh).filter(|p| p.proxy.namespace == ns.name) {
-        let revision = p.proxy.revision.clone().unwrap_or_else(|| "unknown".into());
-        *proxies.entry(revision).or_default() += 1;
-        out_of_date += usize::from(p.is_out_of_date());
+/// A namespace's proxies counted by revision, and how many are out of date.
+#[derive(Default)]
+struct NamespaceCount {
+    by_revision: BTreeMap<String, usize>,
+    out_of_date: usize,
+}
+
+/// Every namespace's [`NamespaceCount`], in one pass over the proxies (not one pass per
+/// namespace: 500 namespaces of 30,000 pods made that 15 million comparisons).
+fn proxies_by_namespace(mesh: &Mesh) -> BTreeMap<&str, NamespaceCount> {
+    let mut counts: BTreeMap<&str, NamespaceCount> = BTreeMap::new();
+    for p in proxies(mesh) {
+        let count = counts.entry(p.proxy.namespace.as_str()).or_default();
+        let revision = p.proxy.revision.as_deref().unwrap_or("unknown");
+        match count.by_revision.get_mut(revision) {
+            Some(n) => *n += 1,
+            None => {
+                count.by_revision.insert(revision.to_string(), 1);
+            }
+        }
+        count.out_of_date += usize::from(p.is_out_of_date());
     }
+    counts
+}
+
+fn namespace_row(ns: &NamespaceBinding, count: NamespaceCount, components: &[ComponentRow]) -> NamespaceRow {
+    let NamespaceCount {
+        by_revision: proxies,
+        out_of_date,
+    } = count;
     NamespaceRow {
         name: ns.name.clone(),
         rev_label: ns.rev_label.clone(),
@@ -394,7 +425,7 @@ mod tests {
 
     #[test]
     fn a_revision_seen_only_on_proxies_gets_a_row_marked_not_installed() {
-        let report = Report::new(&mesh(), false);
+        let report = Report::new(mesh(), false);
         let names: Vec<_> = report.revisions.iter().map(|r| r.name.as_str()).collect();
         assert_eq!(names, ["1-26", "1-27"]);
         let gone = &report.revisions[0];
@@ -410,7 +441,7 @@ mod tests {
 
     #[test]
     fn a_tag_lists_only_the_namespaces_that_name_it() {
-        let report = Report::new(&mesh(), false);
+        let report = Report::new(mesh(), false);
         assert_eq!(report.tags.len(), 1);
         assert_eq!(report.tags[0].revision, "1-27");
         assert_eq!(report.tags[0].namespaces, ["web"]);
@@ -419,7 +450,7 @@ mod tests {
 
     #[test]
     fn namespaces_count_proxies_by_revision_and_hide_the_unlabelled_empty_ones() {
-        let report = Report::new(&mesh(), false);
+        let report = Report::new(mesh(), false);
         let names: Vec<_> = report.namespaces.iter().map(|n| n.name.as_str()).collect();
         assert_eq!(names, ["shop", "web"]);
         let web = &report.namespaces[1];
@@ -428,13 +459,13 @@ mod tests {
             BTreeMap::from([("1-26".to_string(), 1), ("1-27".to_string(), 1)])
         );
         assert_eq!(web.out_of_date, 1);
-        let narrowed = Report::new(&mesh(), true);
+        let narrowed = Report::new(mesh(), true);
         assert!(narrowed.namespaces.iter().any(|n| n.name == "quiet"));
     }
 
     #[test]
     fn totals_come_from_the_model() {
-        let report = Report::new(&mesh(), false);
+        let report = Report::new(mesh(), false);
         assert_eq!(report.default_revision.as_deref(), Some("1-27"));
         assert_eq!(
             (report.total_proxies, report.out_of_date, report.terminal_pods),

@@ -10,7 +10,7 @@ use kubectl_mesh_revisions::fleet::{ClusterError, ClusterResult, Fleet};
 use shared::output::{Envelope, Paint};
 
 fn cluster(context: &str, files: &[&str]) -> ClusterResult {
-    let report = Report::new(&common::load(files).mesh(), false);
+    let report = Report::new(common::load(files).mesh(), false);
     ClusterResult {
         context: context.into(),
         revisions: Some(Envelope::new("MeshRevisions", report)),
@@ -75,7 +75,7 @@ fn the_document_holds_each_clusters_revisions_document() {
     let doc = serde_json::to_value(f.document()).unwrap();
     assert_eq!(doc["kind"], "MeshFleet");
     assert_eq!(doc["failed"], 1);
-    let single = serde_json::to_value(Report::new(&common::load(common::CANARY).mesh(), false).document()).unwrap();
+    let single = serde_json::to_value(Report::new(common::load(common::CANARY).mesh(), false).document()).unwrap();
     assert_eq!(doc["clusters"][0]["revisions"], single);
     assert_eq!(doc["clusters"][1]["error"]["reason"], "Forbidden");
     assert!(doc["clusters"][1].get("revisions").is_none());

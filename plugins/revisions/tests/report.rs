@@ -13,7 +13,7 @@ use shared::output::Paint;
 const PLAIN: Paint = Paint { enabled: false };
 
 fn canary() -> Report {
-    Report::new(&common::load(common::CANARY).mesh(), false)
+    Report::new(common::load(common::CANARY).mesh(), false)
 }
 
 /// A table line with its column padding collapsed, so a test does not depend on widths.
@@ -261,7 +261,7 @@ fn proxies_table() {
 #[test]
 fn naming_namespaces_lists_each_even_without_labels_or_proxies() {
     let mesh = common::load(common::CANARY).mesh();
-    let narrowed = serde_json::to_value(Report::new(&mesh, true)).unwrap();
+    let narrowed = serde_json::to_value(Report::new(mesh, true)).unwrap();
     assert!(
         narrowed["namespaces"]
             .as_array()
@@ -273,7 +273,7 @@ fn naming_namespaces_lists_each_even_without_labels_or_proxies() {
 
 #[test]
 fn in_place_cluster_counts_proxies_out_of_date_by_version() {
-    let report = Report::new(&common::load(common::INPLACE).mesh(), false);
+    let report = Report::new(common::load(common::INPLACE).mesh(), false);
     let doc = serde_json::to_value(&report).unwrap();
     assert_eq!(doc["defaultRevision"], "default");
     assert_eq!(doc["revisions"][0]["proxies"], json!({"1.27.4": 2, "1.28.3": 2}));
@@ -286,7 +286,7 @@ fn in_place_cluster_counts_proxies_out_of_date_by_version() {
     assert!(out.contains("2 of 4 proxies are out of date: restart them"), "{out}");
 }
 
-fn report_of(mesh: &Mesh) -> (Report, Value) {
+fn report_of(mesh: Mesh) -> (Report, Value) {
     let report = Report::new(mesh, false);
     let doc = serde_json::to_value(report.document()).unwrap();
     (report, doc)
@@ -304,7 +304,7 @@ fn find<'a>(list: &'a Value, key: &str, value: &str) -> &'a Value {
 
 #[test]
 fn tags_are_listed_as_istioctl_tag_list_prints_them_service_only_tags_included() {
-    let (report, doc) = report_of(&common::load(common::TAG_SERVICES).mesh());
+    let (report, doc) = report_of(common::load(common::TAG_SERVICES).mesh());
     // Sorted by revision, then tag (istioctl/pkg/tag/tag.go listTags).
     let out = report.render(View::Revisions, false, PLAIN);
     let tags: Vec<String> = rows(&out)
@@ -356,7 +356,7 @@ fn tags_are_listed_as_istioctl_tag_list_prints_them_service_only_tags_included()
 
 #[test]
 fn node_agents_waypoints_and_gateway_api_gateways_are_components_with_their_revision() {
-    let (report, doc) = report_of(&common::load(common::AMBIENT).mesh());
+    let (report, doc) = report_of(common::load(common::AMBIENT).mesh());
     // Sidecars, gateways and waypoints are proxies; ztunnel (2 pods) and istio-cni are not.
     assert_eq!(doc["totalProxies"], 4);
     let pods: Vec<_> = doc["proxies"]
@@ -452,14 +452,14 @@ fn a_gateway_api_gateway_whose_tag_moved_shows_the_istiod_that_renders_it_now() 
             labels.insert("istio.io/rev".into(), "1-28".into());
         }
     }
-    let (report, _) = report_of(&objects.mesh());
+    let (report, _) = report_of(objects.mesh());
     let out = report.render(View::Revisions, false, PLAIN);
     has_row(&out, "gateway gateways public 1-27 -> 1-28 1.27.4 1 0/1");
 }
 
 #[test]
 fn ambient_namespaces_show_the_ztunnel_and_the_waypoint_that_serve_them() {
-    let (report, doc) = report_of(&common::load(common::AMBIENT).mesh());
+    let (report, doc) = report_of(common::load(common::AMBIENT).mesh());
     let bookinfo = find(&doc["namespaces"], "name", "bookinfo");
     assert_eq!(bookinfo["dataplaneMode"], "ambient");
     assert_eq!(bookinfo["ambient"], json!({"revision": "1-28"}));
@@ -514,7 +514,7 @@ fn canary_with_istiod_1_28_down() -> common::Objects {
 
 #[test]
 fn a_restart_into_a_revision_whose_istiod_is_not_ready_is_called_rejected_not_a_move() {
-    let (report, doc) = report_of(&canary_with_istiod_1_28_down().mesh());
+    let (report, doc) = report_of(canary_with_istiod_1_28_down().mesh());
     let out = report.render(View::Proxies, true, PLAIN);
     has_row(
         &out,
@@ -551,7 +551,7 @@ fn a_restart_into_a_revision_whose_istiod_is_not_ready_is_called_rejected_not_a_
     objects
         .configmaps
         .retain(|c| c.metadata.name.as_deref() != Some("istio-sidecar-injector-1-28"));
-    let (report, _) = report_of(&objects.mesh());
+    let (report, _) = report_of(objects.mesh());
     let out = report.render(View::Proxies, false, PLAIN);
     assert!(
         out.contains(
@@ -570,7 +570,7 @@ fn a_partly_ready_istiod_answers_so_the_restart_is_not_called_rejected() {
         .find(|d| d.metadata.name.as_deref() == Some("istiod-1-28"))
         .unwrap();
     istiod.spec.as_mut().unwrap().replicas = Some(2);
-    let (report, doc) = report_of(&objects.mesh());
+    let (report, doc) = report_of(objects.mesh());
     let out = report.render(View::Proxies, false, PLAIN);
     assert!(out.contains("injected by 1-27, a restart would get 1-28"), "{out}");
     assert!(
@@ -591,7 +591,7 @@ fn a_partly_ready_istiod_answers_so_the_restart_is_not_called_rejected() {
     remote
         .deployments
         .retain(|d| !d.metadata.name.as_deref().unwrap_or("").starts_with("istiod"));
-    let (_, doc) = report_of(&remote.mesh());
+    let (_, doc) = report_of(remote.mesh());
     assert!(
         doc["warnings"]
             .as_array()
@@ -624,7 +624,7 @@ fn an_injector_conflict_is_a_warning() {
             *w = active.clone();
         }
     }
-    let (report, doc) = report_of(&objects.mesh());
+    let (report, doc) = report_of(objects.mesh());
     assert!(
         doc["warnings"]
             .as_array()
