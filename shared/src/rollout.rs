@@ -424,12 +424,12 @@ impl Rollout for Deployment {
     /// The pods of the new ReplicaSet.
     async fn new_pods(&self, client: &kube::Client) -> kube::Result<Vec<Pod>> {
         let (api, params) = list_in::<_, ReplicaSet>(self, client);
-        let sets = api.list(&params).await?.items;
-        let Some(new) = new_replicaset(self, &sets) else {
+        // Both lists at once: one round trip per verified workload, not two.
+        let (sets, mut pods) = tokio::try_join!(api.list(&params), live_pods(self, client))?;
+        let Some(new) = new_replicaset(self, &sets.items) else {
             return Ok(vec![]);
         };
         let new_uid = new.metadata.uid.as_deref();
-        let mut pods = live_pods(self, client).await?;
         pods.retain(|p| controlled_by(&p.metadata, new_uid));
         Ok(pods)
     }
@@ -480,12 +480,11 @@ impl Rollout for DaemonSet {
     /// Its pods of its newest ControllerRevision.
     async fn new_pods(&self, client: &kube::Client) -> kube::Result<Vec<Pod>> {
         let (api, params) = list_in::<_, ControllerRevision>(self, client);
-        let revisions = api.list(&params).await?.items;
-        let Some((hash, name)) = newest_revision(self, &revisions) else {
+        let (revisions, mut pods) = tokio::try_join!(api.list(&params), live_pods(self, client))?;
+        let Some((hash, name)) = newest_revision(self, &revisions.items) else {
             return Ok(vec![]);
         };
         let uid = self.metadata.uid.as_deref();
-        let mut pods = live_pods(self, client).await?;
         pods.retain(|p| {
             controlled_by(&p.metadata, uid) && label(&p.metadata, REVISION_HASH).is_some_and(|h| h == hash || h == name)
         });

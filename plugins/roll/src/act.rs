@@ -287,9 +287,9 @@ impl Trip<'_> {
         let api = Api::<K>::namespaced(self.ctx.conn.client.clone(), &self.w.namespace);
         let name = self.w.workload.name.as_str();
         self.go_on()?;
-        let current = retry::until(self.deadline(), || api.get(name))
-            .await
-            .map_err(|e| Stop::Failed(format!("cannot read {}: {}", self.what(), chain(&e))))?;
+        // The workload and its target revision's control plane are read at once.
+        let (current, target) = tokio::join!(retry::until(self.deadline(), || api.get(name)), self.check_target());
+        let current = current.map_err(|e| Stop::Failed(format!("cannot read {}: {}", self.what(), chain(&e))))?;
         if let Some(b) = current.restart_blocker() {
             return Err(Stop::Failed(format!("{} cannot be restarted now: {b}", self.what())));
         }
@@ -306,9 +306,13 @@ impl Trip<'_> {
             if self.verify(&done).await.is_ok() {
                 return Ok(());
             }
+            // That wait may have been long: the target is read afresh before restarting.
+            self.go_on()?;
+            self.check_target().await?;
+        } else {
+            target?;
         }
         self.go_on()?;
-        self.check_target().await?;
         self.restart(&api, &current).await?;
         if server {
             return Ok(());
