@@ -164,4 +164,5 @@ def main():
           f"in {totals['pages']} requests", file=sys.stderr)
 
 
-main()
+if __name__ == "__main__":
+    main()

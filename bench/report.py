@@ -120,21 +120,42 @@ if len(series) > 1:
         lines.append(f"| `{cell(name)}` | " + " | ".join(row) + " |")
     lines += ["", "![wall time against injected pods](scale.png)", ""]
 
-roll = {k: read("roll", f"{k}.time") for k in ["roll", "roll-parallel", "loop"]}
+def roll_runs(kind):
+    """(wall, user, sys, peak KiB) of each round of one kind of restart in bench/roll."""
+    runs, i = [], 1
+    while text := read("roll", f"{kind}.{i}.time"):
+        runs.append([float(x) for x in text.splitlines()[-1].split()[:4]])
+        i += 1
+    return runs
+
+
+roll = {k: roll_runs(k) for k in ["roll", "roll-parallel", "loop", "floor"]}
 if all(roll.values()):
-    wall = {k: float(v.split()[0]) for k, v in roll.items()}
-    lines += ["## `roll`, 30 Deployments", "",
-              "Each restarts all 30 Deployments of one namespace and waits for each rollout "
-              "(`bench/roll`).", "",
-              "| command | wall | CPU user + sys | peak RSS |", "|---|---|---|---|"]
+    count = len(json.loads(read("roll", "deployments.json"))["items"]) - 1
+    wall = {k: statistics.median(r[0] for r in v) for k, v in roll.items()}
+    lines += [f"## `roll`, {count} Deployments", "",
+              f"Each restarts all {count} Deployments of one namespace and waits for each rollout "
+              f"(`bench/roll`), {len(roll['roll'])} rounds, the four in turn in each round. The rollout "
+              "floor (`bench/roll-floor.py`) sends only the restart patch and watches until the rollout "
+              "is done, one Deployment after another: the rollouts' own time.", "",
+              "| command | wall, median | min–max | CPU user + sys (mean) | peak RSS |", "|---|---|---|---|---|"]
     names = {"roll": "kubectl mesh roll -n roll-bench",
              "roll-parallel": "kubectl mesh roll -n roll-bench --max-parallel 5",
-             "loop": "for d in ...; do kubectl rollout restart $d && kubectl rollout status $d; done"}
+             "loop": "for d in ...; do kubectl rollout restart $d && kubectl rollout status $d; done",
+             "floor": "rollout floor (patch, watch until done)"}
     for k, v in roll.items():
-        e, u, s, m = v.split()[:4]
-        lines.append(f"| `{cell(names[k])}` | {float(e):.1f} s | {float(u):.2f} + {float(s):.2f} s | {int(m) / 1024:.0f} MiB |")
+        walls = [r[0] for r in v]
+        user = statistics.mean(r[1] for r in v)
+        sys_ = statistics.mean(r[2] for r in v)
+        rss = max(r[3] for r in v) / 1024
+        lines.append(f"| `{cell(names[k])}` | {wall[k]:.2f} s | {min(walls):.2f}–{max(walls):.2f} s | "
+                     f"{user:.2f} + {sys_:.2f} s | {rss:.0f} MiB |")
+    overhead = (wall["roll"] - wall["floor"]) / count * 1000
     lines += ["", f"`roll`: {wall['roll'] / wall['loop']:.2f}× the shell loop; "
-              f"`--max-parallel 5`: {wall['roll-parallel'] / wall['loop']:.2f}×.", ""]
+              f"`--max-parallel 5`: {wall['roll-parallel'] / wall['loop']:.2f}×. "
+              f"Beyond the rollouts' own time (the floor, {wall['floor'] / count * 1000:.0f} ms a "
+              f"Deployment), `roll` spends {overhead:.0f} ms a Deployment "
+              f"({wall['roll'] - wall['floor']:.2f} s in all, start-up and its reads included).", ""]
 
 help_results = read("help.json")
 if help_results:
