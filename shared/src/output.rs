@@ -283,7 +283,9 @@ pub fn object_name(group: &str, kind: &str, name: &str) -> String {
 /// Print a document as JSON or YAML, serialized straight into stdout through a buffer:
 /// the document is never held whole as text (at 10,000 proxies the JSON is about 10 MB).
 fn print_document<T: Serialize>(format: Format, doc: &T) -> crate::Result<()> {
-    let mut out = Watched::new(std::io::BufWriter::with_capacity(64 * 1024, std::io::stdout().lock()));
+    // The buffer outside: the serializers' many small writes are copies into it, and only
+    // whole buffers go through the watch.
+    let mut out = std::io::BufWriter::with_capacity(64 * 1024, Watched::new(std::io::stdout().lock()));
     let written = match format {
         Format::Yaml => serde_saphyr::to_io_writer(&mut out, doc).map_err(|e| format!("cannot write YAML: {e}")),
         _ => serde_json::to_writer_pretty(&mut out, doc)
@@ -292,7 +294,7 @@ fn print_document<T: Serialize>(format: Format, doc: &T) -> crate::Result<()> {
     }
     .and_then(|()| out.flush().map_err(|e| format!("cannot write to stdout: {e}")));
     match written {
-        Err(_) if out.closed => crate::cli::closed_pipe(),
+        Err(_) if out.get_ref().closed => crate::cli::closed_pipe(),
         Err(message) => Err(anyhow::anyhow!(message).into()),
         Ok(()) => Ok(()),
     }
