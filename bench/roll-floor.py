@@ -47,6 +47,9 @@ def roll(url, ctx, conn, ns, name, stamp):
     base = f"/apis/apps/v1/namespaces/{ns}/deployments"
     patch = {"spec": {"template": {"metadata": {"annotations": {"kubectl.kubernetes.io/restartedAt": stamp}}}}}
     patched = request(conn, "PATCH", f"{base}/{name}", json.dumps(patch), "application/merge-patch+json")
+    # The same stamp again changes nothing: no new generation, and no event would come.
+    if done(patched):
+        return
     query = urllib.parse.urlencode({"watch": "1", "fieldSelector": f"metadata.name={name}",
                                     "resourceVersion": patched["metadata"]["resourceVersion"]})
     watch = http.client.HTTPSConnection(url.hostname, url.port, context=ctx)

@@ -25,7 +25,7 @@ where
     // blocking thread (collect.rs). With two worker threads, hyper's connection task and
     // the task reading the body woke each other across threads for every TLS read: at
     // 10,000 pods 44,600 context switches and 0.15 s of system time, against 1,500 and
-    // 0.05 s on one thread (bench/REPORT.md, "Threads").
+    // 0.05 s on one thread (bench/REPORT.md, "What changed since run A").
     let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(r) => r,
         Err(e) => {
